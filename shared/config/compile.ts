@@ -1,0 +1,448 @@
+/**
+ * Compiles a canonical Envoy v3 bootstrap (as written to KV by `legate push`, or as returned by the
+ * Node validator) into the {@link BootstrapModel} both tiers run.
+ *
+ * Runs in workerd and in Node: no schema, no `eval`. It trusts nothing: anything it reads that is
+ * malformed becomes a `not-envoy` issue and anything inconsistent an `invalid-reference` issue, so the
+ * edge fails closed even on a config that skipped validation. It reads only the fields Legate
+ * supports; refusing the fields it does not is the validator's job (shared/config/validate.ts).
+ */
+import { parseDurationMs } from "./duration.ts";
+import { extensionByName, extensionByTypeUrl } from "./extensions.ts";
+import { type ConfigIssue, joinPath } from "./issues.ts";
+import type {
+  BootstrapModel,
+  ClusterModel,
+  EndpointModel,
+  FilterChainModel,
+  HttpConnectionManagerModel,
+  HttpFilterModel,
+  ListenerModel,
+  NetworkFilterModel,
+  RouteConfigModel,
+  RouteModel,
+  SocketAddressModel,
+  VirtualHostModel,
+} from "./model.ts";
+
+export interface CompileOptions {
+  /** Name of the listener the edge serves (the Worker's LEGATE_EDGE_LISTENER), besides any marked in metadata. */
+  edgeListener?: string;
+}
+
+export interface CompileResult {
+  /** Present only when there were no issues. */
+  model?: BootstrapModel;
+  issues: ConfigIssue[];
+}
+
+type Obj = Record<string, unknown>;
+
+const MIB = 1024 * 1024;
+
+/** Reads typed values out of untrusted JSON, recording an issue (and returning undefined) on mismatch. */
+class Reader {
+  readonly issues: ConfigIssue[] = [];
+
+  bad(path: string, message: string, kind: ConfigIssue["kind"] = "not-envoy"): undefined {
+    this.issues.push({ kind, path, message });
+    return undefined;
+  }
+
+  obj(v: unknown, path: string): Obj | undefined {
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== "object" || Array.isArray(v)) return this.bad(path, "expected an object");
+    return v as Obj;
+  }
+
+  arr(v: unknown, path: string): unknown[] {
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v)) return this.bad(path, "expected a list") ?? [];
+    return v;
+  }
+
+  str(v: unknown, path: string): string | undefined {
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== "string") return this.bad(path, "expected a string");
+    return v;
+  }
+
+  bool(v: unknown, path: string): boolean | undefined {
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== "boolean") return this.bad(path, "expected a boolean");
+    return v;
+  }
+
+  /** Integers arrive as numbers, or as decimal strings for 64-bit fields (protobuf JSON). */
+  uint(v: unknown, path: string, max = 0xffffffff): number | undefined {
+    if (v === undefined || v === null) return undefined;
+    const n = typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v;
+    if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > max) {
+      return this.bad(path, `expected an integer from 0 to ${max}`);
+    }
+    return n;
+  }
+
+  durationMs(v: unknown, path: string): number | undefined {
+    if (v === undefined || v === null) return undefined;
+    const ms = parseDurationMs(v);
+    if (ms === undefined || ms < 0) return this.bad(path, `expected a duration such as "0.25s", got ${JSON.stringify(v)}`);
+    return ms;
+  }
+
+  enumOf<T extends string>(v: unknown, path: string, allowed: readonly T[], dflt: T): T {
+    if (v === undefined || v === null) return dflt;
+    if (typeof v !== "string" || !allowed.includes(v as T)) {
+      this.bad(path, `expected one of ${allowed.join(", ")}, got ${JSON.stringify(v)}`);
+      return dflt;
+    }
+    return v as T;
+  }
+
+  required<T>(v: T | undefined, path: string, what: string): T | undefined {
+    if (v === undefined) this.bad(path, `${what} is required`);
+    return v;
+  }
+}
+
+/**
+ * Compiles the bootstrap. Collects every issue; returns a model only when there are none.
+ */
+export function compileBootstrap(input: unknown, options: CompileOptions = {}): CompileResult {
+  const r = new Reader();
+  const root = r.obj(input, "") ?? {};
+  const node = r.obj(root.node, "node") ?? {};
+  const sr = r.obj(root.static_resources, "static_resources") ?? {};
+
+  const clusters = new Map<string, ClusterModel>();
+  r.arr(sr.clusters, "static_resources.clusters").forEach((c, i) => {
+    const path = joinPath("static_resources.clusters", i);
+    const cluster = compileCluster(r, c, path);
+    if (!cluster) return;
+    if (clusters.has(cluster.name)) {
+      r.bad(joinPath(path, "name"), `duplicate cluster name "${cluster.name}"`, "invalid-reference");
+    }
+    clusters.set(cluster.name, cluster);
+  });
+
+  const listeners: ListenerModel[] = [];
+  const listenerNames = new Set<string>();
+  const listenerAddresses = new Map<string, string>();
+  r.arr(sr.listeners, "static_resources.listeners").forEach((l, i) => {
+    const path = joinPath("static_resources.listeners", i);
+    const listener = compileListener(r, l, path, clusters, options);
+    if (!listener) return;
+    if (listenerNames.has(listener.name)) {
+      r.bad(joinPath(path, "name"), `duplicate listener name "${listener.name}"`, "invalid-reference");
+    }
+    listenerNames.add(listener.name);
+    const a = listener.address;
+    // The edge listener is served by the Worker, not bound on a host, so it cannot collide.
+    const key = `${a.protocol}:${a.address}:${a.port}`;
+    const other = listenerAddresses.get(key);
+    if (other !== undefined && !listener.edge) {
+      r.bad(joinPath(path, "address"), `listener "${listener.name}" uses the same address as "${other}" (${a.address}:${a.port}/${a.protocol})`, "invalid-reference");
+    } else if (!listener.edge) {
+      listenerAddresses.set(key, listener.name);
+    }
+    listeners.push(listener);
+  });
+
+  if (options.edgeListener && !listenerNames.has(options.edgeListener)) {
+    r.bad("static_resources.listeners", `the edge listener "${options.edgeListener}" (LEGATE_EDGE_LISTENER) is not defined`, "invalid-reference");
+  }
+  const edgeListeners = listeners.filter((l) => l.edge);
+  if (edgeListeners.length > 1) {
+    r.bad("static_resources.listeners", `more than one listener is marked for the edge: ${edgeListeners.map((l) => l.name).join(", ")}`, "invalid-reference");
+  }
+
+  let admin: BootstrapModel["admin"];
+  const adminObj = r.obj(root.admin, "admin");
+  if (adminObj && adminObj.address !== undefined) {
+    const address = compileAddress(r, adminObj.address, "admin.address");
+    const accessLogPaths: string[] = [];
+    r.arr(adminObj.access_log, "admin.access_log").forEach((a, i) => {
+      const p = joinPath("admin.access_log", i);
+      const tc = r.obj(r.obj(a, p)?.typed_config, joinPath(p, "typed_config"));
+      const file = r.str(tc?.path, joinPath(joinPath(p, "typed_config"), "path"));
+      if (file) accessLogPaths.push(file);
+    });
+    const legacy = r.str(adminObj.access_log_path, "admin.access_log_path");
+    if (legacy) accessLogPaths.push(legacy);
+    if (address) admin = { address, accessLogPaths };
+  }
+
+  const runtime = compileRuntime(r, root.layered_runtime);
+
+  const model: BootstrapModel = {
+    node: { id: r.str(node.id, "node.id") ?? "", cluster: r.str(node.cluster, "node.cluster") ?? "" },
+    admin,
+    listeners,
+    clusters,
+    runtime,
+  };
+  return r.issues.length ? { issues: r.issues } : { model, issues: [] };
+}
+
+function compileAddress(r: Reader, v: unknown, path: string): SocketAddressModel | undefined {
+  const a = r.obj(v, path);
+  if (!a) return undefined;
+  const sap = joinPath(path, "socket_address");
+  const sa = r.required(r.obj(a.socket_address, sap), sap, "socket_address");
+  if (!sa) return undefined;
+  const address = r.required(r.str(sa.address, joinPath(sap, "address")), joinPath(sap, "address"), "address");
+  const port = r.uint(sa.port_value, joinPath(sap, "port_value"), 65535) ?? 0;
+  const protocol = r.enumOf(sa.protocol, joinPath(sap, "protocol"), ["TCP", "UDP"] as const, "TCP");
+  return address === undefined ? undefined : { address, port, protocol };
+}
+
+function compileCluster(r: Reader, v: unknown, path: string): ClusterModel | undefined {
+  const c = r.obj(v, path);
+  if (!c) return undefined;
+  const name = r.required(r.str(c.name, joinPath(path, "name")), joinPath(path, "name"), "cluster name");
+  if (!name) return undefined;
+  const type = r.enumOf(c.type, joinPath(path, "type"), ["STATIC", "STRICT_DNS", "LOGICAL_DNS"] as const, "STATIC");
+  const connectTimeoutMs = r.durationMs(c.connect_timeout, joinPath(path, "connect_timeout")) ?? 5000;
+  const lbPolicy = r.enumOf(c.lb_policy, joinPath(path, "lb_policy"), ["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM"] as const, "ROUND_ROBIN");
+  const dnsLookupFamily = r.enumOf(c.dns_lookup_family, joinPath(path, "dns_lookup_family"), ["AUTO", "V4_ONLY", "V6_ONLY", "V4_PREFERRED", "ALL"] as const, "AUTO");
+  const dnsRefreshRateMs = r.durationMs(c.dns_refresh_rate, joinPath(path, "dns_refresh_rate")) ?? 5000;
+  const perConnectionBufferLimitBytes = r.uint(c.per_connection_buffer_limit_bytes, joinPath(path, "per_connection_buffer_limit_bytes")) ?? MIB;
+
+  const endpoints: EndpointModel[] = [];
+  const lap = joinPath(path, "load_assignment");
+  const la = r.obj(c.load_assignment, lap);
+  if (la) {
+    const cn = r.str(la.cluster_name, joinPath(lap, "cluster_name"));
+    if (cn !== undefined && cn !== name) {
+      // Envoy ignores a mismatched cluster_name for static clusters; it only matters for EDS.
+    }
+    r.arr(la.endpoints, joinPath(lap, "endpoints")).forEach((le, i) => {
+      const lep = joinPath(joinPath(lap, "endpoints"), i);
+      const leo = r.obj(le, lep) ?? {};
+      r.arr(leo.lb_endpoints, joinPath(lep, "lb_endpoints")).forEach((lb, j) => {
+        const lbp = joinPath(joinPath(lep, "lb_endpoints"), j);
+        const lbo = r.obj(lb, lbp) ?? {};
+        const ep = r.required(r.obj(lbo.endpoint, joinPath(lbp, "endpoint")), joinPath(lbp, "endpoint"), "endpoint");
+        if (!ep) return;
+        const addr = compileAddress(r, ep.address, joinPath(joinPath(lbp, "endpoint"), "address"));
+        const weight = r.uint(lbo.load_balancing_weight, joinPath(lbp, "load_balancing_weight")) ?? 1;
+        if (weight === 0) r.bad(joinPath(lbp, "load_balancing_weight"), "load_balancing_weight must be at least 1");
+        if (addr) endpoints.push({ address: addr.address, port: addr.port, weight });
+      });
+    });
+  }
+  if (type === "LOGICAL_DNS" && endpoints.length > 1) {
+    r.bad(lap, "a LOGICAL_DNS cluster takes exactly one endpoint (as in Envoy)");
+  }
+  return { name, type, connectTimeoutMs, lbPolicy, endpoints, dnsLookupFamily, dnsRefreshRateMs, perConnectionBufferLimitBytes };
+}
+
+function compileListener(
+  r: Reader,
+  v: unknown,
+  path: string,
+  clusters: Map<string, ClusterModel>,
+  options: CompileOptions,
+): ListenerModel | undefined {
+  const l = r.obj(v, path);
+  if (!l) return undefined;
+  const address = r.required(compileAddress(r, l.address, joinPath(path, "address")), joinPath(path, "address"), "listener address");
+  const name = r.str(l.name, joinPath(path, "name")) ?? (address ? `${address.address}_${address.port}` : `listener_${path}`);
+  if (!address) return undefined;
+
+  const meta = r.obj(r.obj(r.obj(l.metadata, joinPath(path, "metadata"))?.filter_metadata, joinPath(path, "metadata.filter_metadata"))?.legate, joinPath(path, "metadata.filter_metadata.legate"));
+  const edge = (r.bool(meta?.edge, joinPath(path, "metadata.filter_metadata.legate.edge")) ?? false) || options.edgeListener === name;
+
+  const filterChains = r.arr(l.filter_chains, joinPath(path, "filter_chains")).map((fc, i) =>
+    compileFilterChain(r, fc, joinPath(joinPath(path, "filter_chains"), i), clusters, edge),
+  );
+  const defaultFilterChain = l.default_filter_chain === undefined
+    ? undefined
+    : compileFilterChain(r, l.default_filter_chain, joinPath(path, "default_filter_chain"), clusters, edge);
+  if (filterChains.length === 0 && !defaultFilterChain) {
+    r.bad(joinPath(path, "filter_chains"), "a listener needs at least one filter chain or a default_filter_chain");
+  }
+  if (edge) {
+    const all = [...filterChains, ...(defaultFilterChain ? [defaultFilterChain] : [])];
+    if (all.length !== 1 || all[0]?.filters.length !== 1 || all[0].filters[0]?.kind !== "http_connection_manager") {
+      r.bad(path, "the edge listener must have exactly one filter chain holding one http_connection_manager", "unsupported");
+    }
+  }
+
+  const listenerFilters = r.arr(l.listener_filters, joinPath(path, "listener_filters")).map((lf, i) => {
+    const p = joinPath(joinPath(path, "listener_filters"), i);
+    const o = r.obj(lf, p) ?? {};
+    const tc = r.obj(o.typed_config, joinPath(p, "typed_config"));
+    return { name: r.str(o.name, joinPath(p, "name")) ?? "", typeUrl: r.str(tc?.["@type"], joinPath(p, "typed_config.@type")) ?? "", config: tc ?? {} };
+  });
+
+  return {
+    name,
+    address,
+    statPrefix: `listener.${address.address}_${address.port}.`,
+    edge,
+    perConnectionBufferLimitBytes: r.uint(l.per_connection_buffer_limit_bytes, joinPath(path, "per_connection_buffer_limit_bytes")) ?? MIB,
+    filterChains,
+    defaultFilterChain,
+    listenerFilters,
+  };
+}
+
+function compileFilterChain(r: Reader, v: unknown, path: string, clusters: Map<string, ClusterModel>, edge: boolean): FilterChainModel {
+  const fc = r.obj(v, path) ?? {};
+  const mp = joinPath(path, "filter_chain_match");
+  const m = r.obj(fc.filter_chain_match, mp);
+  const match = m
+    ? {
+        destinationPort: r.uint(m.destination_port, joinPath(mp, "destination_port"), 65535),
+        serverNames: r.arr(m.server_names, joinPath(mp, "server_names")).map((s, i) => r.str(s, joinPath(joinPath(mp, "server_names"), i)) ?? ""),
+        transportProtocol: r.str(m.transport_protocol, joinPath(mp, "transport_protocol")),
+        applicationProtocols: r.arr(m.application_protocols, joinPath(mp, "application_protocols")).map((s, i) => r.str(s, joinPath(joinPath(mp, "application_protocols"), i)) ?? ""),
+      }
+    : undefined;
+  const fp = joinPath(path, "filters");
+  const filters = r.arr(fc.filters, fp)
+    .map((f, i) => compileNetworkFilter(r, f, joinPath(fp, i), clusters, edge))
+    .filter((f): f is NetworkFilterModel => f !== undefined);
+  if (filters.length === 0) r.bad(fp, "a filter chain needs at least one network filter");
+  filters.forEach((f, i) => {
+    if (i < filters.length - 1) r.bad(joinPath(fp, i), `${f.name} is a terminal filter and must be the last in its chain`);
+  });
+  return { name: r.str(fc.name, joinPath(path, "name")) ?? "", match, filters };
+}
+
+/** Resolves a filter's extension: `typed_config.@type` first, then `name`, as Envoy does. */
+function resolveExtension(r: Reader, o: Obj, path: string) {
+  const tc = r.obj(o.typed_config, joinPath(path, "typed_config"));
+  const name = r.str(o.name, joinPath(path, "name")) ?? "";
+  const typeUrl = tc ? r.str(tc["@type"], joinPath(path, "typed_config.@type")) : undefined;
+  const ext = typeUrl !== undefined ? extensionByTypeUrl(typeUrl) : extensionByName(name);
+  return { name, typeUrl: typeUrl ?? ext?.typeUrl ?? "", config: tc ?? {}, ext };
+}
+
+function compileNetworkFilter(r: Reader, v: unknown, path: string, clusters: Map<string, ClusterModel>, edge: boolean): NetworkFilterModel | undefined {
+  const o = r.obj(v, path) ?? {};
+  const { name, typeUrl, config, ext } = resolveExtension(r, o, path);
+  if (!ext || ext.category !== "network") {
+    return r.bad(path, `network filter "${name}"${typeUrl ? ` (${typeUrl})` : ""} is not supported`, "unsupported");
+  }
+  const cp = joinPath(path, "typed_config");
+  if (ext.name === "envoy.filters.network.tcp_proxy") {
+    const statPrefix = r.required(r.str(config.stat_prefix, joinPath(cp, "stat_prefix")), joinPath(cp, "stat_prefix"), "stat_prefix") ?? "";
+    const cluster = r.required(r.str(config.cluster, joinPath(cp, "cluster")), joinPath(cp, "cluster"), "cluster (or weighted_clusters)") ?? "";
+    if (cluster && !clusters.has(cluster)) r.bad(joinPath(cp, "cluster"), `unknown cluster "${cluster}"`, "invalid-reference");
+    if (edge) r.bad(path, "tcp_proxy cannot run at the edge (a Worker has no inbound TCP); serve this listener from the tcp tier", "unsupported");
+    return { kind: "tcp_proxy", name, statPrefix, cluster };
+  }
+  return compileHcm(r, name, config, cp, clusters);
+}
+
+function compileHcm(r: Reader, name: string, c: Obj, path: string, clusters: Map<string, ClusterModel>): HttpConnectionManagerModel {
+  const statPrefix = r.required(r.str(c.stat_prefix, joinPath(path, "stat_prefix")), joinPath(path, "stat_prefix"), "stat_prefix") ?? "";
+  const codecType = r.enumOf(c.codec_type, joinPath(path, "codec_type"), ["AUTO", "HTTP1", "HTTP2"] as const, "AUTO");
+  const rcp = joinPath(path, "route_config");
+  const rc = r.required(r.obj(c.route_config, rcp), rcp, "route_config (rds is not supported)");
+  const routeConfig = compileRouteConfig(r, rc ?? {}, rcp, clusters);
+
+  const hp = joinPath(path, "http_filters");
+  const httpFilters: HttpFilterModel[] = [];
+  r.arr(c.http_filters, hp).forEach((f, i) => {
+    const fp = joinPath(hp, i);
+    const o = r.obj(f, fp) ?? {};
+    const { name: fname, typeUrl, config, ext } = resolveExtension(r, o, fp);
+    if (!ext || ext.category !== "http") {
+      r.bad(fp, `HTTP filter "${fname}"${typeUrl ? ` (${typeUrl})` : ""} is not supported`, "unsupported");
+      return;
+    }
+    httpFilters.push({ name: fname, typeUrl, config });
+  });
+  const last = httpFilters[httpFilters.length - 1];
+  if (!last || extensionByTypeUrl(last.typeUrl)?.name !== "envoy.filters.http.router") {
+    r.bad(hp, "the last HTTP filter must be the router (envoy.filters.http.router)");
+  }
+  return { kind: "http_connection_manager", name, statPrefix, codecType, routeConfig, httpFilters };
+}
+
+function compileRouteConfig(r: Reader, rc: Obj, path: string, clusters: Map<string, ClusterModel>): RouteConfigModel {
+  const vp = joinPath(path, "virtual_hosts");
+  const seen = new Set<string>();
+  const virtualHosts = r.arr(rc.virtual_hosts, vp).map((vh, i): VirtualHostModel => {
+    const p = joinPath(vp, i);
+    const o = r.obj(vh, p) ?? {};
+    const vname = r.required(r.str(o.name, joinPath(p, "name")), joinPath(p, "name"), "virtual host name") ?? "";
+    const domains = r.arr(o.domains, joinPath(p, "domains")).map((d, j) => (r.str(d, joinPath(joinPath(p, "domains"), j)) ?? "").toLowerCase());
+    if (domains.length === 0) r.bad(joinPath(p, "domains"), "a virtual host needs at least one domain");
+    for (const [j, d] of domains.entries()) {
+      if (seen.has(d)) r.bad(joinPath(joinPath(p, "domains"), j), `domain "${d}" appears in more than one virtual host`, "invalid-reference");
+      seen.add(d);
+    }
+    const rp = joinPath(p, "routes");
+    const routes = r.arr(o.routes, rp).map((rt, j) => compileRoute(r, rt, joinPath(rp, j), clusters));
+    return { name: vname, domains, routes: routes.filter((x): x is RouteModel => x !== undefined) };
+  });
+  return { name: r.str(rc.name, joinPath(path, "name")) ?? "", virtualHosts };
+}
+
+function compileRoute(r: Reader, v: unknown, path: string, clusters: Map<string, ClusterModel>): RouteModel | undefined {
+  const o = r.obj(v, path) ?? {};
+  const mp = joinPath(path, "match");
+  const m = r.required(r.obj(o.match, mp), mp, "match") ?? {};
+  const prefix = r.str(m.prefix, joinPath(mp, "prefix"));
+  const exact = r.str(m.path, joinPath(mp, "path"));
+  if ((prefix === undefined) === (exact === undefined)) {
+    r.bad(mp, "a route match needs exactly one of prefix or path");
+  }
+  const caseSensitive = r.bool(m.case_sensitive, joinPath(mp, "case_sensitive")) ?? true;
+  const match = { prefix, path: exact, caseSensitive };
+
+  const ra = r.obj(o.route, joinPath(path, "route"));
+  const dr = r.obj(o.direct_response, joinPath(path, "direct_response"));
+  if ((ra === undefined) === (dr === undefined)) {
+    return r.bad(path, "a route needs exactly one of route or direct_response");
+  }
+  const name = r.str(o.name, joinPath(path, "name")) ?? "";
+  if (ra) {
+    const cp = joinPath(joinPath(path, "route"), "cluster");
+    const cluster = r.required(r.str(ra.cluster, cp), cp, "route.cluster") ?? "";
+    if (cluster && !clusters.has(cluster)) r.bad(cp, `unknown cluster "${cluster}"`, "invalid-reference");
+    return { name, match, action: { kind: "route", cluster } };
+  }
+  const dp = joinPath(path, "direct_response");
+  const status = r.required(r.uint(dr!.status, joinPath(dp, "status"), 599), joinPath(dp, "status"), "status") ?? 200;
+  if (status < 200) r.bad(joinPath(dp, "status"), "status must be from 200 to 599");
+  let body: string | undefined;
+  const bo = r.obj(dr!.body, joinPath(dp, "body"));
+  if (bo) {
+    const inline = r.str(bo.inline_string, joinPath(dp, "body.inline_string"));
+    const bytes = r.str(bo.inline_bytes, joinPath(dp, "body.inline_bytes"));
+    if (inline !== undefined) body = inline;
+    else if (bytes !== undefined) body = decodeBase64(bytes);
+    else r.bad(joinPath(dp, "body"), "only inline_string and inline_bytes bodies are supported (filename is read at validation time)", "unsupported");
+  }
+  return { name, match, action: { kind: "direct_response", status, body } };
+}
+
+function decodeBase64(b64: string): string {
+  return new TextDecoder().decode(Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0)));
+}
+
+function compileRuntime(r: Reader, v: unknown): Map<string, string | number | boolean> {
+  const out = new Map<string, string | number | boolean>();
+  const lr = r.obj(v, "layered_runtime");
+  if (!lr) return out;
+  r.arr(lr.layers, "layered_runtime.layers").forEach((layer, i) => {
+    const p = joinPath("layered_runtime.layers", i);
+    const o = r.obj(layer, p) ?? {};
+    const st = r.obj(o.static_layer, joinPath(p, "static_layer"));
+    if (st) flatten(st, "", out);
+  });
+  return out;
+}
+
+function flatten(o: Obj, prefix: string, out: Map<string, string | number | boolean>): void {
+  for (const [k, v] of Object.entries(o)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    if (v !== null && typeof v === "object" && !Array.isArray(v)) flatten(v as Obj, key, out);
+    else if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") out.set(key, v);
+  }
+}

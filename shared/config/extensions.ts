@@ -1,0 +1,56 @@
+/**
+ * The extensions Legate implements, keyed by `@type` URL and by name (Envoy resolves `typed_config`'s
+ * `@type` first, and the `name` only when there is no typed_config). Each tier's `extensions.ts`
+ * registers the runtime half; this table is what the config model and the validator know.
+ */
+export type ExtensionCategory = "network" | "http" | "listener" | "udp_listener" | "access_logger";
+
+export interface ExtensionInfo {
+  /** Envoy's canonical extension name. */
+  name: string;
+  /** Older names Envoy still accepts for the same extension. */
+  aliases: string[];
+  typeUrl: string;
+  category: ExtensionCategory;
+  /** The tiers that run it. */
+  tiers: ("edge" | "tcp")[];
+}
+
+const T = "type.googleapis.com/";
+
+export const EXTENSIONS: readonly ExtensionInfo[] = [
+  {
+    name: "envoy.filters.network.http_connection_manager",
+    aliases: ["envoy.http_connection_manager"],
+    typeUrl: `${T}envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`,
+    category: "network",
+    tiers: ["edge"],
+  },
+  {
+    name: "envoy.filters.network.tcp_proxy",
+    aliases: ["envoy.tcp_proxy"],
+    typeUrl: `${T}envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy`,
+    category: "network",
+    tiers: ["tcp"],
+  },
+  {
+    name: "envoy.filters.http.router",
+    aliases: ["envoy.router"],
+    typeUrl: `${T}envoy.extensions.filters.http.router.v3.Router`,
+    category: "http",
+    tiers: ["edge"],
+  },
+];
+
+const byTypeUrl = new Map(EXTENSIONS.map((e) => [e.typeUrl, e]));
+const byName = new Map(EXTENSIONS.flatMap((e) => [e.name, ...e.aliases].map((n) => [n, e] as const)));
+
+/** The supported extension for a typed_config `@type`, if any. */
+export function extensionByTypeUrl(typeUrl: string): ExtensionInfo | undefined {
+  return byTypeUrl.get(typeUrl);
+}
+
+/** The supported extension for a filter `name` (used only when there is no typed_config). */
+export function extensionByName(name: string): ExtensionInfo | undefined {
+  return byName.get(name);
+}
