@@ -47,8 +47,10 @@ export function joinPath(base: string, key: string | number): string {
 /** An error that carries all the issues of a refused config. */
 export class ConfigError extends Error {
   readonly code = "LEGATE_CONFIG_INVALID";
-  constructor(readonly issues: ConfigIssue[]) {
+  readonly issues: ConfigIssue[];
+  constructor(issues: ConfigIssue[]) {
     super(issues.filter(isError).map(formatIssue).join("\n"));
+    this.issues = issues;
     this.name = "ConfigError";
   }
 }

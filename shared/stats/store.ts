@@ -9,7 +9,10 @@
 
 export class Counter {
   value = 0;
-  constructor(readonly name: string) {}
+  readonly name: string;
+  constructor(name: string) {
+    this.name = name;
+  }
   inc(by = 1): void {
     this.value += by;
   }
@@ -18,7 +21,10 @@ export class Counter {
 /** Envoy's gauge import modes matter only for hot restart; Legate keeps the name for familiarity. */
 export class Gauge {
   value = 0;
-  constructor(readonly name: string) {}
+  readonly name: string;
+  constructor(name: string) {
+    this.name = name;
+  }
   inc(by = 1): void {
     this.value += by;
   }
@@ -45,7 +51,10 @@ export class Histogram {
   count = 0;
   sum = 0;
   private readonly samples: number[] = [];
-  constructor(readonly name: string) {}
+  readonly name: string;
+  constructor(name: string) {
+    this.name = name;
+  }
 
   record(value: number): void {
     this.count++;
@@ -165,7 +174,12 @@ export class StatsStore implements StatsScope {
 }
 
 class PrefixScope implements StatsScope {
-  constructor(private readonly store: StatsStore, private readonly prefix: string) {}
+  private readonly store: StatsStore;
+  private readonly prefix: string;
+  constructor(store: StatsStore, prefix: string) {
+    this.store = store;
+    this.prefix = prefix;
+  }
   counter(name: string): Counter {
     return this.store.counter(this.prefix + name);
   }
