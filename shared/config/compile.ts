@@ -40,6 +40,16 @@ type Obj = Record<string, unknown>;
 
 const MIB = 1024 * 1024;
 
+/** Joins several keys onto a JSON path (joinPath takes one key, and quotes a key that contains dots). */
+function sub(path: string, ...keys: (string | number)[]): string {
+  return keys.reduce<string>((p, k) => joinPath(p, k), path);
+}
+
+/** Every value Envoy defines for the enums compile reads, so valid-but-unimplemented ones read as unsupported. */
+const ENVOY_CLUSTER_TYPES = ["STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS", "ORIGINAL_DST"] as const;
+const ENVOY_LB_POLICIES = ["ROUND_ROBIN", "LEAST_REQUEST", "RING_HASH", "RANDOM", "MAGLEV", "CLUSTER_PROVIDED", "LOAD_BALANCING_POLICY_CONFIG"] as const;
+const ENVOY_CODEC_TYPES = ["AUTO", "HTTP1", "HTTP2", "HTTP3"] as const;
+
 /** Reads typed values out of untrusted JSON, recording an issue (and returning undefined) on mismatch. */
 class Reader {
   readonly issues: ConfigIssue[] = [];
@@ -90,10 +100,18 @@ class Reader {
     return ms;
   }
 
-  enumOf<T extends string>(v: unknown, path: string, allowed: readonly T[], dflt: T): T {
+  /**
+   * An enum by name. `envoyValues` lists every value Envoy defines: one of those that Legate does not
+   * implement is `unsupported` rather than `not-envoy`.
+   */
+  enumOf<T extends string>(v: unknown, path: string, allowed: readonly T[], dflt: T, envoyValues: readonly string[] = allowed): T {
     if (v === undefined || v === null) return dflt;
     if (typeof v !== "string" || !allowed.includes(v as T)) {
-      this.bad(path, `expected one of ${allowed.join(", ")}, got ${JSON.stringify(v)}`);
+      if (typeof v === "string" && envoyValues.includes(v)) {
+        this.bad(path, `${v} is not supported by Legate (supported: ${allowed.join(", ")})`, "unsupported");
+      } else {
+        this.bad(path, `expected one of ${envoyValues.join(", ")}, got ${JSON.stringify(v)}`);
+      }
       return dflt;
     }
     return v as T;
@@ -102,6 +120,18 @@ class Reader {
   required<T>(v: T | undefined, path: string, what: string): T | undefined {
     if (v === undefined) this.bad(path, `${what} is required`);
     return v;
+  }
+
+  /**
+   * When a required choice is missing because the config uses an Envoy alternative Legate does not
+   * implement (e.g. `weighted_clusters` instead of `cluster`), reports that alternative as unsupported, at
+   * its own path (where the validator reports it too). Returns true when it did.
+   */
+  alternative(o: Obj, path: string, alternatives: Readonly<Record<string, string>>): boolean {
+    const key = Object.keys(alternatives).find((k) => o[k] !== undefined && o[k] !== null);
+    if (key === undefined) return false;
+    this.bad(joinPath(path, key), `\`${key}\` (${alternatives[key]}) is not supported by Legate`, "unsupported");
+    return true;
   }
 }
 
@@ -188,6 +218,7 @@ function compileAddress(r: Reader, v: unknown, path: string): SocketAddressModel
   const a = r.obj(v, path);
   if (!a) return undefined;
   const sap = joinPath(path, "socket_address");
+  if (a.socket_address === undefined && r.alternative(a, path, { pipe: "Unix domain sockets", envoy_internal_address: "internal addresses" })) return undefined;
   const sa = r.required(r.obj(a.socket_address, sap), sap, "socket_address");
   if (!sa) return undefined;
   const address = r.required(r.str(sa.address, joinPath(sap, "address")), joinPath(sap, "address"), "address");
@@ -201,9 +232,9 @@ function compileCluster(r: Reader, v: unknown, path: string): ClusterModel | und
   if (!c) return undefined;
   const name = r.required(r.str(c.name, joinPath(path, "name")), joinPath(path, "name"), "cluster name");
   if (!name) return undefined;
-  const type = r.enumOf(c.type, joinPath(path, "type"), ["STATIC", "STRICT_DNS", "LOGICAL_DNS"] as const, "STATIC");
+  const type = r.enumOf(c.type, joinPath(path, "type"), ["STATIC", "STRICT_DNS", "LOGICAL_DNS"] as const, "STATIC", ENVOY_CLUSTER_TYPES);
   const connectTimeoutMs = r.durationMs(c.connect_timeout, joinPath(path, "connect_timeout")) ?? 5000;
-  const lbPolicy = r.enumOf(c.lb_policy, joinPath(path, "lb_policy"), ["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM"] as const, "ROUND_ROBIN");
+  const lbPolicy = r.enumOf(c.lb_policy, joinPath(path, "lb_policy"), ["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM"] as const, "ROUND_ROBIN", ENVOY_LB_POLICIES);
   const dnsLookupFamily = r.enumOf(c.dns_lookup_family, joinPath(path, "dns_lookup_family"), ["AUTO", "V4_ONLY", "V6_ONLY", "V4_PREFERRED", "ALL"] as const, "AUTO");
   const dnsRefreshRateMs = r.durationMs(c.dns_refresh_rate, joinPath(path, "dns_refresh_rate")) ?? 5000;
   const perConnectionBufferLimitBytes = r.uint(c.per_connection_buffer_limit_bytes, joinPath(path, "per_connection_buffer_limit_bytes")) ?? MIB;
@@ -222,6 +253,7 @@ function compileCluster(r: Reader, v: unknown, path: string): ClusterModel | und
       r.arr(leo.lb_endpoints, joinPath(lep, "lb_endpoints")).forEach((lb, j) => {
         const lbp = joinPath(joinPath(lep, "lb_endpoints"), j);
         const lbo = r.obj(lb, lbp) ?? {};
+        if (lbo.endpoint === undefined && r.alternative(lbo, lbp, { endpoint_name: "named endpoints" })) return;
         const ep = r.required(r.obj(lbo.endpoint, joinPath(lbp, "endpoint")), joinPath(lbp, "endpoint"), "endpoint");
         if (!ep) return;
         const addr = compileAddress(r, ep.address, joinPath(joinPath(lbp, "endpoint"), "address"));
@@ -250,8 +282,13 @@ function compileListener(
   const name = r.str(l.name, joinPath(path, "name")) ?? (address ? `${address.address}_${address.port}` : `listener_${path}`);
   if (!address) return undefined;
 
-  const meta = r.obj(r.obj(r.obj(l.metadata, joinPath(path, "metadata"))?.filter_metadata, joinPath(path, "metadata.filter_metadata"))?.legate, joinPath(path, "metadata.filter_metadata.legate"));
-  const edge = (r.bool(meta?.edge, joinPath(path, "metadata.filter_metadata.legate.edge")) ?? false) || options.edgeListener === name;
+  const lp = sub(path, "metadata", "filter_metadata", "legate");
+  const meta = r.obj(r.obj(r.obj(l.metadata, sub(path, "metadata"))?.filter_metadata, sub(path, "metadata", "filter_metadata"))?.legate, lp);
+  const edge = (r.bool(meta?.edge, sub(lp, "edge")) ?? false) || options.edgeListener === name;
+  // Legate's own metadata namespace: a key it does not read (say a misspelt `edge`) must not pass silently.
+  for (const key of Object.keys(meta ?? {})) {
+    if (key !== "edge") r.bad(sub(lp, key), `unknown key \`${key}\` in Legate's listener metadata (only \`edge\` is read)`, "unsupported");
+  }
 
   const filterChains = r.arr(l.filter_chains, joinPath(path, "filter_chains")).map((fc, i) =>
     compileFilterChain(r, fc, joinPath(joinPath(path, "filter_chains"), i), clusters, edge),
@@ -259,7 +296,8 @@ function compileListener(
   const defaultFilterChain = l.default_filter_chain === undefined
     ? undefined
     : compileFilterChain(r, l.default_filter_chain, joinPath(path, "default_filter_chain"), clusters, edge);
-  if (filterChains.length === 0 && !defaultFilterChain) {
+  // A UDP listener runs listener filters (udp_proxy); its filter chains are only for QUIC.
+  if (filterChains.length === 0 && !defaultFilterChain && address.protocol !== "UDP") {
     r.bad(joinPath(path, "filter_chains"), "a listener needs at least one filter chain or a default_filter_chain");
   }
   if (edge) {
@@ -273,7 +311,7 @@ function compileListener(
     const p = joinPath(joinPath(path, "listener_filters"), i);
     const o = r.obj(lf, p) ?? {};
     const tc = r.obj(o.typed_config, joinPath(p, "typed_config"));
-    return { name: r.str(o.name, joinPath(p, "name")) ?? "", typeUrl: r.str(tc?.["@type"], joinPath(p, "typed_config.@type")) ?? "", config: tc ?? {} };
+    return { name: r.str(o.name, joinPath(p, "name")) ?? "", typeUrl: r.str(tc?.["@type"], sub(p, "typed_config", "@type")) ?? "", config: tc ?? {} };
   });
 
   return {
@@ -301,10 +339,12 @@ function compileFilterChain(r: Reader, v: unknown, path: string, clusters: Map<s
       }
     : undefined;
   const fp = joinPath(path, "filters");
-  const filters = r.arr(fc.filters, fp)
+  const rawFilters = r.arr(fc.filters, fp);
+  const filters = rawFilters
     .map((f, i) => compileNetworkFilter(r, f, joinPath(fp, i), clusters, edge))
     .filter((f): f is NetworkFilterModel => f !== undefined);
-  if (filters.length === 0) r.bad(fp, "a filter chain needs at least one network filter");
+  // Only when the chain is really empty: a chain whose filters were refused already has an issue each.
+  if (rawFilters.length === 0) r.bad(fp, "a filter chain needs at least one network filter");
   filters.forEach((f, i) => {
     if (i < filters.length - 1) r.bad(joinPath(fp, i), `${f.name} is a terminal filter and must be the last in its chain`);
   });
@@ -315,7 +355,7 @@ function compileFilterChain(r: Reader, v: unknown, path: string, clusters: Map<s
 function resolveExtension(r: Reader, o: Obj, path: string) {
   const tc = r.obj(o.typed_config, joinPath(path, "typed_config"));
   const name = r.str(o.name, joinPath(path, "name")) ?? "";
-  const typeUrl = tc ? r.str(tc["@type"], joinPath(path, "typed_config.@type")) : undefined;
+  const typeUrl = tc ? r.str(tc["@type"], sub(path, "typed_config", "@type")) : undefined;
   const ext = typeUrl !== undefined ? extensionByTypeUrl(typeUrl) : extensionByName(name);
   return { name, typeUrl: typeUrl ?? ext?.typeUrl ?? "", config: tc ?? {}, ext };
 }
@@ -324,40 +364,50 @@ function compileNetworkFilter(r: Reader, v: unknown, path: string, clusters: Map
   const o = r.obj(v, path) ?? {};
   const { name, typeUrl, config, ext } = resolveExtension(r, o, path);
   if (!ext || ext.category !== "network") {
-    return r.bad(path, `network filter "${name}"${typeUrl ? ` (${typeUrl})` : ""} is not supported`, "unsupported");
+    return r.bad(path, `Network filter ${name}${typeUrl ? ` (${typeUrl})` : ""} is not supported by Legate`, "unsupported");
   }
   const cp = joinPath(path, "typed_config");
   if (ext.name === "envoy.filters.network.tcp_proxy") {
     const statPrefix = r.required(r.str(config.stat_prefix, joinPath(cp, "stat_prefix")), joinPath(cp, "stat_prefix"), "stat_prefix") ?? "";
-    const cluster = r.required(r.str(config.cluster, joinPath(cp, "cluster")), joinPath(cp, "cluster"), "cluster (or weighted_clusters)") ?? "";
+    const cluster = config.cluster === undefined && r.alternative(config, cp, { weighted_clusters: "weighted clusters" })
+      ? ""
+      : r.required(r.str(config.cluster, joinPath(cp, "cluster")), joinPath(cp, "cluster"), "cluster") ?? "";
     if (cluster && !clusters.has(cluster)) r.bad(joinPath(cp, "cluster"), `unknown cluster "${cluster}"`, "invalid-reference");
     if (edge) r.bad(path, "tcp_proxy cannot run at the edge (a Worker has no inbound TCP); serve this listener from the tcp tier", "unsupported");
     return { kind: "tcp_proxy", name, statPrefix, cluster };
+  }
+  if (!edge) {
+    r.bad(path, "http_connection_manager runs only on the edge listener for now (the tcp tier serves the other listeners and runs only tcp_proxy); mark this listener with `metadata.filter_metadata.legate.edge: true`, or set LEGATE_EDGE_LISTENER to its name", "unsupported");
   }
   return compileHcm(r, name, config, cp, clusters);
 }
 
 function compileHcm(r: Reader, name: string, c: Obj, path: string, clusters: Map<string, ClusterModel>): HttpConnectionManagerModel {
   const statPrefix = r.required(r.str(c.stat_prefix, joinPath(path, "stat_prefix")), joinPath(path, "stat_prefix"), "stat_prefix") ?? "";
-  const codecType = r.enumOf(c.codec_type, joinPath(path, "codec_type"), ["AUTO", "HTTP1", "HTTP2"] as const, "AUTO");
+  const codecType = r.enumOf(c.codec_type, joinPath(path, "codec_type"), ["AUTO", "HTTP1", "HTTP2"] as const, "AUTO", ENVOY_CODEC_TYPES);
   const rcp = joinPath(path, "route_config");
-  const rc = r.required(r.obj(c.route_config, rcp), rcp, "route_config (rds is not supported)");
+  const rc = c.route_config === undefined && r.alternative(c, path, { rds: "dynamic routes (RDS)", scoped_routes: "scoped routes" })
+    ? undefined
+    : r.required(r.obj(c.route_config, rcp), rcp, "route_config");
   const routeConfig = compileRouteConfig(r, rc ?? {}, rcp, clusters);
 
   const hp = joinPath(path, "http_filters");
   const httpFilters: HttpFilterModel[] = [];
+  let lastRefused = false;
   r.arr(c.http_filters, hp).forEach((f, i) => {
     const fp = joinPath(hp, i);
     const o = r.obj(f, fp) ?? {};
     const { name: fname, typeUrl, config, ext } = resolveExtension(r, o, fp);
-    if (!ext || ext.category !== "http") {
-      r.bad(fp, `HTTP filter "${fname}"${typeUrl ? ` (${typeUrl})` : ""} is not supported`, "unsupported");
+    lastRefused = !ext || ext.category !== "http";
+    if (lastRefused) {
+      r.bad(fp, `HTTP filter ${fname}${typeUrl ? ` (${typeUrl})` : ""} is not supported by Legate`, "unsupported");
       return;
     }
     httpFilters.push({ name: fname, typeUrl, config });
   });
   const last = httpFilters[httpFilters.length - 1];
-  if (!last || extensionByTypeUrl(last.typeUrl)?.name !== "envoy.filters.http.router") {
+  // A refused last filter already has its issue; do not add a second one about the router.
+  if (!lastRefused && (!last || extensionByTypeUrl(last.typeUrl)?.name !== "envoy.filters.http.router")) {
     r.bad(hp, "the last HTTP filter must be the router (envoy.filters.http.router)");
   }
   return { kind: "http_connection_manager", name, statPrefix, codecType, routeConfig, httpFilters };
@@ -390,7 +440,14 @@ function compileRoute(r: Reader, v: unknown, path: string, clusters: Map<string,
   const prefix = r.str(m.prefix, joinPath(mp, "prefix"));
   const exact = r.str(m.path, joinPath(mp, "path"));
   if ((prefix === undefined) === (exact === undefined)) {
-    r.bad(mp, "a route match needs exactly one of prefix or path");
+    if (prefix !== undefined || !r.alternative(m, mp, {
+      safe_regex: "regex path matching",
+      connect_matcher: "CONNECT matching",
+      path_separated_prefix: "path-separated prefix matching",
+      path_match_policy: "path templates",
+    })) {
+      r.bad(mp, "a route match needs exactly one of prefix or path");
+    }
   }
   const caseSensitive = r.bool(m.case_sensitive, joinPath(mp, "case_sensitive")) ?? true;
   const match = { prefix, path: exact, caseSensitive };
@@ -398,12 +455,22 @@ function compileRoute(r: Reader, v: unknown, path: string, clusters: Map<string,
   const ra = r.obj(o.route, joinPath(path, "route"));
   const dr = r.obj(o.direct_response, joinPath(path, "direct_response"));
   if ((ra === undefined) === (dr === undefined)) {
-    return r.bad(path, "a route needs exactly one of route or direct_response");
+    if (ra !== undefined || !r.alternative(o, path, { redirect: "redirects", filter_action: "filter actions", non_forwarding_action: "non-forwarding actions" })) {
+      r.bad(path, "a route needs exactly one of route or direct_response");
+    }
+    return undefined;
   }
   const name = r.str(o.name, joinPath(path, "name")) ?? "";
   if (ra) {
     const cp = joinPath(joinPath(path, "route"), "cluster");
-    const cluster = r.required(r.str(ra.cluster, cp), cp, "route.cluster") ?? "";
+    const cluster = ra.cluster === undefined && r.alternative(ra, joinPath(path, "route"), {
+      cluster_header: "header-selected clusters",
+      weighted_clusters: "weighted clusters",
+      cluster_specifier_plugin: "cluster specifier plugins",
+      inline_cluster_specifier_plugin: "cluster specifier plugins",
+    })
+      ? ""
+      : r.required(r.str(ra.cluster, cp), cp, "route.cluster") ?? "";
     if (cluster && !clusters.has(cluster)) r.bad(cp, `unknown cluster "${cluster}"`, "invalid-reference");
     return { name, match, action: { kind: "route", cluster } };
   }
@@ -413,11 +480,13 @@ function compileRoute(r: Reader, v: unknown, path: string, clusters: Map<string,
   let body: string | undefined;
   const bo = r.obj(dr!.body, joinPath(dp, "body"));
   if (bo) {
-    const inline = r.str(bo.inline_string, joinPath(dp, "body.inline_string"));
-    const bytes = r.str(bo.inline_bytes, joinPath(dp, "body.inline_bytes"));
+    const inline = r.str(bo.inline_string, sub(dp, "body", "inline_string"));
+    const bytes = r.str(bo.inline_bytes, sub(dp, "body", "inline_bytes"));
     if (inline !== undefined) body = inline;
     else if (bytes !== undefined) body = decodeBase64(bytes);
-    else r.bad(joinPath(dp, "body"), "only inline_string and inline_bytes bodies are supported (filename is read at validation time)", "unsupported");
+    else if (!r.alternative(bo, joinPath(dp, "body"), { filename: "files not inlined by validation", environment_variable: "environment-variable data sources" })) {
+      r.bad(joinPath(dp, "body"), "a body needs one of inline_string or inline_bytes");
+    }
   }
   return { name, match, action: { kind: "direct_response", status, body } };
 }

@@ -34,6 +34,14 @@ export const EXTENSIONS: readonly ExtensionInfo[] = [
     tiers: ["tcp"],
   },
   {
+    name: "envoy.access_loggers.file",
+    aliases: ["envoy.file_access_log"],
+    typeUrl: `${T}envoy.extensions.access_loggers.file.v3.FileAccessLog`,
+    category: "access_logger",
+    // Supported for the admin port's access log, which the tcp tier serves.
+    tiers: ["tcp"],
+  },
+  {
     name: "envoy.filters.http.router",
     aliases: ["envoy.router"],
     typeUrl: `${T}envoy.extensions.filters.http.router.v3.Router`,
@@ -45,9 +53,12 @@ export const EXTENSIONS: readonly ExtensionInfo[] = [
 const byTypeUrl = new Map(EXTENSIONS.map((e) => [e.typeUrl, e]));
 const byName = new Map(EXTENSIONS.flatMap((e) => [e.name, ...e.aliases].map((n) => [n, e] as const)));
 
-/** The supported extension for a typed_config `@type`, if any. */
+/**
+ * The supported extension for a typed_config `@type`, if any. As in protobuf, only the part after the last
+ * `/` names the message, so any URL prefix is accepted.
+ */
 export function extensionByTypeUrl(typeUrl: string): ExtensionInfo | undefined {
-  return byTypeUrl.get(typeUrl);
+  return byTypeUrl.get(`${T}${typeUrl.slice(typeUrl.lastIndexOf("/") + 1)}`);
 }
 
 /** The supported extension for a filter `name` (used only when there is no typed_config). */

@@ -11,13 +11,13 @@ export interface ParseResult {
 }
 
 export function parseConfigText(text: string): ParseResult {
-  const doc = parseDocument(text, { merge: true, uniqueKeys: true, prettyErrors: false });
+  const doc = parseDocument(text, { merge: true, uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length) {
     return {
       issues: doc.errors.map((e) => ({
         kind: "not-envoy" as const,
         path: "",
-        message: `cannot parse as YAML or JSON at line ${e.linePos?.[0]?.line ?? "?"}: ${e.message.split("\n")[0]}`,
+        message: `cannot parse as YAML or JSON at line ${e.linePos?.[0]?.line ?? "?"}, column ${e.linePos?.[0]?.col ?? "?"}: ${e.message.split(" at line ")[0]}`,
       })),
     };
   }
