@@ -1,0 +1,144 @@
+/**
+ * The edge's admin API under {@link ADMIN_PREFIX}: a subset of Envoy's admin endpoints, answered by
+ * the isolate that receives the request (stats are per isolate, like Envoy's per process).
+ *
+ * Guarded by `Authorization: Bearer <LEGATE_ADMIN_TOKEN>` (a Worker secret), compared in constant
+ * time. Without a configured token every admin path answers exactly like a request no route matched
+ * (404, flag NR), so the API's existence does not leak; with one, a missing or wrong token gets 401.
+ *
+ * - `GET /ready`: `LIVE` (200) once a config is loaded, else `PRE_INITIALIZING` (503).
+ * - `GET /config_dump`: Envoy's ConfigDump: BootstrapConfigDump (the pushed bootstrap), then
+ *   ListenersConfigDump (the edge listener) and ClustersConfigDump, with `version_info` = the KV version.
+ * - `GET /stats`: Envoy's text format; `?filter=<regex>`, `?usedonly`, `?format=json|prometheus`.
+ * - `GET /stats/prometheus`: Prometheus exposition format.
+ */
+import { type IRequest, IttyRouter } from "itty-router";
+import { ProxyError } from "../../shared/http/errors.ts";
+import { errorResponse } from "../../shared/http/engine.ts";
+import type { StatsStore } from "../../shared/stats/store.ts";
+import type { ConfigCache, ConfigSnapshot } from "./config-cache.ts";
+import type { Env } from "./env.ts";
+
+export const ADMIN_PREFIX = "/__legate/admin/";
+
+export interface AdminContext {
+  cache: ConfigCache<unknown>;
+  stats: StatsStore;
+  waitUntil?: (p: Promise<unknown>) => void;
+}
+
+const TYPE = "type.googleapis.com/envoy.admin.v3.";
+const ENDPOINTS: Record<string, string> = {
+  "/ready": "print server state, return 200 if LIVE, otherwise return 503",
+  "/config_dump": "dump current Envoy configs",
+  "/stats": "print server stats (?filter=<regex>, ?usedonly, ?format=json|prometheus)",
+  "/stats/prometheus": "print server stats in prometheus format",
+};
+
+const text = (body: string, status = 200, type = "text/plain; charset=utf-8") =>
+  new Response(body, { status, headers: { "content-type": type, "cache-control": "no-cache, max-age=0" } });
+const json = (value: unknown) =>
+  new Response(JSON.stringify(value, null, 2) + "\n", { headers: { "content-type": "application/json", "cache-control": "no-cache, max-age=0" } });
+
+type AdminArgs = [AdminContext];
+const router = IttyRouter<IRequest, AdminArgs, Response>({ base: ADMIN_PREFIX.slice(0, -1) });
+
+router
+  .get("/ready", async (_req, ctx) => ((await ctx.cache.get(ctx.waitUntil)) ? text("LIVE\n") : text("PRE_INITIALIZING\n", 503)))
+  .get("/config_dump", async (req, ctx) => {
+    for (const p of ["resource", "mask", "name_regex"]) {
+      if (req.query[p] !== undefined) return text(`config_dump: ?${p}= is not supported by the Legate edge\n`, 400);
+    }
+    return json(configDump(await ctx.cache.get(ctx.waitUntil)));
+  })
+  .get("/stats", (req, ctx) => {
+    const q = req.query;
+    let filter: RegExp | undefined;
+    const f = first(q.filter);
+    if (f) {
+      try {
+        filter = new RegExp(f);
+      } catch {
+        return text(`Invalid regex: "${f}"\n`, 400);
+      }
+    }
+    const usedOnly = q.usedonly !== undefined;
+    const format = first(q.format);
+    if (format === "prometheus") return prometheus(ctx.stats);
+    if (format === "json") {
+      const stats = [...ctx.stats.values()]
+        .filter(([name, value]) => (!filter || filter.test(name)) && (!usedOnly || value !== 0))
+        .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+        .map(([name, value]) => ({ name, value }));
+      return json({ stats });
+    }
+    if (format !== undefined && format !== "text") return text(`usage: /stats?format=(text|json|prometheus)\n`, 400);
+    return text(ctx.stats.textFormat(filter, usedOnly));
+  })
+  .get("/stats/prometheus", (_req, ctx) => prometheus(ctx.stats))
+  .all("*", () => text(`invalid path. admin commands are:\n${Object.entries(ENDPOINTS).map(([p, d]) => `  ${ADMIN_PREFIX.slice(0, -1)}${p}: ${d}`).join("\n")}\n`, 404));
+
+function first(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function prometheus(stats: StatsStore): Response {
+  return text(stats.prometheusFormat(), 200, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+/** Envoy's `/config_dump` shape for what this isolate is serving. */
+export function configDump(snapshot: ConfigSnapshot<unknown> | undefined): { configs: unknown[] } {
+  if (!snapshot) return { configs: [] };
+  const bootstrap = JSON.parse(snapshot.text) as { static_resources?: { listeners?: { name?: string }[]; clusters?: unknown[] } };
+  const lastUpdated = snapshot.loadedAt.toISOString();
+  const listeners = (bootstrap.static_resources?.listeners ?? []).filter((l) => l.name === snapshot.listener.name);
+  return {
+    configs: [
+      { "@type": `${TYPE}BootstrapConfigDump`, bootstrap, last_updated: lastUpdated },
+      {
+        "@type": `${TYPE}ListenersConfigDump`,
+        version_info: snapshot.version,
+        static_listeners: listeners.map((l) => ({ listener: { "@type": "type.googleapis.com/envoy.config.listener.v3.Listener", ...l }, last_updated: lastUpdated })),
+      },
+      {
+        "@type": `${TYPE}ClustersConfigDump`,
+        version_info: snapshot.version,
+        static_clusters: (bootstrap.static_resources?.clusters ?? []).map((c) => ({
+          cluster: { "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster", ...(c as object) },
+          last_updated: lastUpdated,
+        })),
+      },
+    ],
+  };
+}
+
+/** SHA-256 of both sides, then a constant-time comparison: timing reveals neither content nor length. */
+async function tokenMatches(presented: string, expected: string): Promise<boolean> {
+  const enc = new TextEncoder();
+  const [a, b] = await Promise.all([
+    crypto.subtle.digest("SHA-256", enc.encode(presented)),
+    crypto.subtle.digest("SHA-256", enc.encode(expected)),
+  ]);
+  return crypto.subtle.timingSafeEqual(a, b);
+}
+
+/**
+ * Answers a request whose path starts with {@link ADMIN_PREFIX}. Called once per admin request.
+ */
+export async function handleAdmin(request: Request, env: Env, ctx: AdminContext): Promise<Response> {
+  const token = env.LEGATE_ADMIN_TOKEN;
+  if (!token) return errorResponse(new ProxyError("no_route"));
+  const auth = request.headers.get("authorization") ?? "";
+  const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(auth);
+  if (!m || !(await tokenMatches(m[1]!, token))) {
+    return new Response("unauthorized\n", {
+      status: 401,
+      headers: { "content-type": "text/plain; charset=utf-8", "www-authenticate": 'Bearer realm="legate-admin"' },
+    });
+  }
+  if (request.method !== "GET") {
+    return text(`method ${request.method} not allowed: the Legate edge admin endpoints are read-only (GET)\n`, 405);
+  }
+  const res = await router.fetch(request, ctx);
+  return res ?? text("not found\n", 404);
+}
