@@ -65,13 +65,7 @@ router
     const usedOnly = q.usedonly !== undefined;
     const format = first(q.format);
     if (format === "prometheus") return prometheus(ctx.stats);
-    if (format === "json") {
-      const stats = [...ctx.stats.values()]
-        .filter(([name, value]) => (!filter || filter.test(name)) && (!usedOnly || value !== 0))
-        .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-        .map(([name, value]) => ({ name, value }));
-      return json({ stats });
-    }
+    if (format === "json") return json(ctx.stats.jsonFormat(filter, usedOnly));
     if (format !== undefined && format !== "text") return text(`usage: /stats?format=(text|json|prometheus)\n`, 400);
     return text(ctx.stats.textFormat(filter, usedOnly));
   })

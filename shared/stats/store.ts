@@ -146,6 +146,36 @@ export class StatsStore implements StatsScope {
     return lines.join("\n") + (lines.length ? "\n" : "");
   }
 
+  /**
+   * Envoy's `/stats?format=json`: `{"stats":[{"name","value"}..., {"histograms":{"supported_quantiles":[...],
+   * "computed_quantiles":[{"name","values":[{"interval","cumulative"}...]}]}}]}`. Legate keeps no
+   * separate interval, so `interval` is null and `cumulative` carries the quantile (null when empty).
+   */
+  jsonFormat(filter?: RegExp, usedOnly = false): { stats: unknown[] } {
+    const stats: unknown[] = [...this.counters.values(), ...this.gauges.values()]
+      .filter((s) => (!filter || filter.test(s.name)) && (!usedOnly || s.value !== 0))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      .map((s) => ({ name: s.name, value: s.value }));
+    const hists = [...this.histograms.values()]
+      .filter((h) => (!filter || filter.test(h.name)) && (!usedOnly || h.count > 0))
+      .sort((a, b) => (a.name < b.name ? -1 : 1));
+    if (hists.length) {
+      stats.push({
+        histograms: {
+          supported_quantiles: QUANTILES.map((q) => q * 100),
+          computed_quantiles: hists.map((h) => ({
+            name: h.name,
+            values: QUANTILES.map((q) => {
+              const v = h.quantile(q);
+              return { interval: null, cumulative: Number.isNaN(v) ? null : v };
+            }),
+          })),
+        },
+      });
+    }
+    return { stats };
+  }
+
   /** Prometheus exposition format, Envoy style: `envoy_` prefix, tags extracted into labels. */
   prometheusFormat(): string {
     const families = new Map<string, { type: string; lines: string[] }>();
