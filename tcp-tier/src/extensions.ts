@@ -1,0 +1,53 @@
+/**
+ * The network filters the tcp tier runs, keyed by Envoy's canonical extension name. The config model
+ * names each compiled network filter by `kind`; its extension is `envoy.filters.network.<kind>`
+ * (shared/config/extensions.ts lists names, aliases and `@type` URLs).
+ */
+import type { NetworkFilterModel } from "../../shared/config/model.ts";
+import type { Logger } from "../../shared/log.ts";
+import type { StatsScope } from "../../shared/stats/store.ts";
+import { createTcpProxyFactory } from "./extensions/filters/network/tcp_proxy/config.ts";
+import type { ServerState } from "./admin/handlers.ts";
+import type { NetworkFilterFactory } from "./network/filter.ts";
+import type { ClusterManager } from "./upstream/cluster-manager.ts";
+
+/** What a filter's config-time factory may use; built once per server. */
+export interface NetworkFilterFactoryContext {
+  clusterManager: ClusterManager;
+  /** The server's root stats scope: filters add their own prefix (`tcp.<stat_prefix>.`). */
+  stats: StatsScope;
+  logger: Logger;
+  /** Server-wide state; health-check filters read `healthCheckFailed` (set by POST /healthcheck/fail). */
+  serverState: ServerState;
+}
+
+/**
+ * Builds a filter's factory from its compiled config, once per config version. Throws an error with a
+ * stable `code` when the config cannot run here.
+ */
+export type NetworkFilterFactoryBuilder = (model: NetworkFilterModel, context: NetworkFilterFactoryContext) => NetworkFilterFactory;
+
+const NETWORK_FILTERS = new Map<string, NetworkFilterFactoryBuilder>([
+  [
+    "envoy.filters.network.tcp_proxy",
+    (model, context) => {
+      if (model.kind !== "tcp_proxy") throw new Error(`internal: ${model.kind} registered as tcp_proxy`);
+      return createTcpProxyFactory(model, context);
+    },
+  ],
+]);
+
+/** Envoy's canonical extension name for a compiled network filter. */
+export function networkFilterExtensionName(model: NetworkFilterModel): string {
+  return `envoy.filters.network.${model.kind}`;
+}
+
+/** The factory builder for a network filter, or undefined when the tcp tier does not run it. */
+export function networkFilterBuilder(model: NetworkFilterModel): NetworkFilterFactoryBuilder | undefined {
+  return NETWORK_FILTERS.get(networkFilterExtensionName(model));
+}
+
+/** Canonical names of the network filters the tcp tier runs (for errors and docs). */
+export function registeredNetworkFilters(): string[] {
+  return [...NETWORK_FILTERS.keys()];
+}

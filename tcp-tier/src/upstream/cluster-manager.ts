@@ -1,0 +1,35 @@
+/** All clusters of a config (Envoy's ClusterManager, static clusters only). */
+import type { ClusterModel } from "../../../shared/config/model.ts";
+import type { Logger } from "../../../shared/log.ts";
+import type { StatsScope } from "../../../shared/stats/store.ts";
+import { Cluster } from "./cluster.ts";
+
+export class ClusterManager {
+  private readonly clusters = new Map<string, Cluster>();
+
+  constructor(models: Map<string, ClusterModel>, stats: StatsScope, logger: Logger) {
+    for (const [name, model] of models) this.clusters.set(name, new Cluster(model, stats, logger));
+    stats.counter("cluster_manager.cluster_added").inc(this.clusters.size);
+    stats.gauge("cluster_manager.active_clusters").set(this.clusters.size);
+    stats.gauge("cluster_manager.warming_clusters").set(0);
+  }
+
+  /** Resolves once every cluster has its first host set (DNS clusters after their first lookup). */
+  async initialize(): Promise<void> {
+    await Promise.all([...this.clusters.values()].map((c) => c.initialize()));
+  }
+
+  get(name: string): Cluster | undefined {
+    return this.clusters.get(name);
+  }
+
+  /** Clusters in config order. */
+  all(): Cluster[] {
+    return [...this.clusters.values()];
+  }
+
+  /** Stops every cluster's DNS refresh timer. */
+  close(): void {
+    for (const c of this.clusters.values()) c.close();
+  }
+}
