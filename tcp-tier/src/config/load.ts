@@ -28,6 +28,8 @@ export interface LoadOptions {
   configYaml?: string;
   /** Name of the listener the edge serves (LEGATE_EDGE_LISTENER), besides one marked in its metadata. */
   edgeListener?: string;
+  /** Where relative `DataSource.filename`s resolve (Envoy: the working directory). Default `process.cwd()`. */
+  baseDir?: string;
 }
 
 /**
@@ -71,7 +73,7 @@ export async function loadBootstrap(opts: LoadOptions): Promise<LoadResult> {
     yamlValue = parsed.value;
   }
 
-  const cwd = process.cwd();
+  const cwd = opts.baseDir ?? process.cwd();
   if (yamlValue === undefined) return validateBootstrapValue(fileValue, { edgeListener: opts.edgeListener, baseDir: cwd });
   if (!hasPath) return validateBootstrapValue(yamlValue, { edgeListener: opts.edgeListener, baseDir: cwd });
 

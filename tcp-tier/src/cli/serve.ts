@@ -1,0 +1,97 @@
+/**
+ * `--mode serve` (the default) and `--mode init_only`: load the config, start the tcp tier, and
+ * (serve) run until SIGINT/SIGTERM or until the server finishes on its own (admin /quitquitquit);
+ * (init_only) initialize everything and exit 0 at once, as Envoy's init_only mode does.
+ *
+ * Log lines follow Envoy's: `caught SIGTERM`, `shutting down server instance`, `exiting`.
+ */
+import { formatIssue, isError } from "../../../shared/config/issues.ts";
+import { startServer } from "../server.ts";
+import type { EnvoyArgs } from "./args.ts";
+import type { ResolvedIo } from "./io.ts";
+import type { CliLogger } from "./logger.ts";
+import { loadForCli } from "./validate.ts";
+import { versionString } from "./version.ts";
+
+/** Envoy's /server_info `command_line_options`, with Envoy's field names and enum spellings. */
+export function commandLineOptions(args: EnvoyArgs): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    config_path: args.configPath ?? "",
+    config_yaml: args.configYaml ?? "",
+    log_level: args.logLevel,
+    log_path: args.logPath ?? "",
+    mode: args.mode === "serve" ? "Serve" : args.mode === "validate" ? "Validate" : "InitOnly",
+  };
+  if (args.concurrency !== undefined) out.concurrency = args.concurrency;
+  return out;
+}
+
+/** Runs serve or init_only. Returns the exit code. */
+export async function runServe(args: EnvoyArgs, io: ResolvedIo, logger: CliLogger): Promise<number> {
+  const version = versionString();
+  const configName = args.configPath ?? "";
+  logger.info(`initializing legate version ${version} (mode ${args.mode}, pid ${process.pid})`);
+
+  const edgeListener = args.edgeListener ?? (io.env.LEGATE_EDGE_LISTENER || undefined);
+  const loaded = await loadForCli({ ...args, ...(edgeListener !== undefined ? { edgeListener } : {}) }, io);
+  if (!loaded.ok) {
+    for (const issue of loaded.issues) {
+      if (isError(issue)) logger.critical(`error initializing configuration '${configName}': ${formatIssue(issue)}`);
+      else logger.warn(formatIssue(issue));
+    }
+    logger.info("exiting");
+    return 1;
+  }
+  for (const w of loaded.warnings) logger.warn(formatIssue(w));
+
+  let handle: Awaited<ReturnType<typeof startServer>>;
+  try {
+    handle = await startServer({
+      canonical: loaded.canonical,
+      model: loaded.model,
+      logger,
+      version,
+      commandLineOptions: commandLineOptions(args),
+      ...(args.concurrency !== undefined ? { concurrency: args.concurrency } : {}),
+    });
+  } catch (e) {
+    logger.critical(`error initializing configuration '${configName}': ${(e as Error).message}`);
+    logger.info("exiting");
+    return 1;
+  }
+
+  if (args.mode === "init_only") {
+    logger.info("init_only mode: initialization complete, shutting down server instance");
+    await handle.close();
+    logger.info("exiting");
+    return 0;
+  }
+
+  let signals = 0;
+  let forced: ((code: number) => void) | undefined;
+  const forcedExit = new Promise<number>((r) => (forced = r));
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signals++;
+    logger.warn(`caught ${sig}`);
+    if (signals === 1) {
+      logger.info("shutting down server instance");
+      handle.close().catch((e: unknown) => logger.error(`error while shutting down: ${(e as Error).message}`));
+    } else {
+      // A second signal while draining: stop waiting.
+      forced?.(1);
+    }
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    const code = await Promise.race([handle.done.then(() => 0), forcedExit]);
+    logger.info("exiting");
+    return code;
+  } catch (e) {
+    logger.critical(`server failed: ${(e as Error).message}`);
+    return 1;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
