@@ -103,6 +103,22 @@ describe("proxying through the edge listener", () => {
     expect(servers[0]).toBe(servers[2]);
     expect(servers[1]).toBe(servers[3]);
   });
+
+  it("honours load_balancing_weight with the cluster's ROUND_ROBIN balancer", async () => {
+    const config = bootstrap({ clusters: { a: [ports.a, ports.b] } }) as {
+      static_resources: { clusters: { load_assignment: { endpoints: { lb_endpoints: Record<string, unknown>[] }[] } }[] };
+    };
+    const eps = config.static_resources.clusters[0]!.load_assignment.endpoints[0]!.lb_endpoints;
+    eps[0]!.load_balancing_weight = 3;
+    await pushConfig(config);
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 8; i++) {
+      const res = await SELF.fetch("http://front.example/w");
+      const server = ((await res.json()) as Echo).server;
+      counts.set(server, (counts.get(server) ?? 0) + 1);
+    }
+    expect(Object.fromEntries(counts)).toEqual({ a: 6, b: 2 });
+  });
 });
 
 describe("upstream failures", () => {

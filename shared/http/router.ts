@@ -15,6 +15,7 @@
  * Not yet: timeouts, retries, hedging, mirroring, circuit breakers, header manipulation.
  */
 import type { ClusterModel, EndpointModel } from "../config/model.ts";
+import { createLoadBalancer, type LbHost } from "../lb/index.ts";
 import type { Counter, Histogram, StatsScope } from "../stats/store.ts";
 import { ProxyError, toProxyError } from "./errors.ts";
 import type { HttpResponse, HttpStream, TerminalHttpFilter, TerminalHttpFilterFactory } from "./filter.ts";
@@ -30,21 +31,26 @@ function stripHopByHop(headers: Headers): void {
   for (const h of HOP_BY_HOP) headers.delete(h);
 }
 
+/** An upstream host as the router sees it: the endpoint, and the requests in flight to it. */
+export interface RouterHost extends LbHost {
+  readonly endpoint: EndpointModel;
+  readonly weight: number;
+  activeRequests: number;
+}
+
 /** Picks the host for one attempt; undefined when the cluster has none to offer. */
-export type HostPicker = () => EndpointModel | undefined;
+export type HostPicker = () => RouterHost | undefined;
 
 /**
- * Round robin over a cluster's endpoints, ignoring weights. A stand-in until shared/lb provides the
- * cluster's configured policy (ROUND_ROBIN / LEAST_REQUEST / RANDOM).
+ * The cluster's configured policy (`lb_policy`: ROUND_ROBIN weighted, RANDOM, LEAST_REQUEST) over its
+ * endpoints, through shared/lb. Built once per config version; the router keeps `activeRequests`
+ * current so LEAST_REQUEST sees the load.
  */
-export function createRoundRobinPicker(endpoints: readonly EndpointModel[]): HostPicker {
-  let next = 0;
-  return () => {
-    if (endpoints.length === 0) return undefined;
-    const host = endpoints[next % endpoints.length];
-    next = (next + 1) % endpoints.length;
-    return host;
-  };
+export function createLbPicker(cluster: ClusterModel): HostPicker {
+  const hosts: RouterHost[] = cluster.endpoints.map((endpoint) => ({ endpoint, weight: endpoint.weight, activeRequests: 0 }));
+  const lb = createLoadBalancer<RouterHost>(cluster.lbPolicy);
+  lb.build(hosts);
+  return () => lb.chooseHost();
 }
 
 export interface RouterOptions {
@@ -56,7 +62,7 @@ export interface RouterOptions {
   stats: StatsScope;
   /** The HCM's `stat_prefix`. */
   statPrefix: string;
-  /** Builds a cluster's host picker, once per config version. Default {@link createRoundRobinPicker}. */
+  /** Builds a cluster's host picker, once per config version. Default {@link createLbPicker}. */
   createPicker?: (cluster: ClusterModel) => HostPicker;
   /** Monotonic milliseconds. Default `performance.now()`. */
   now?: () => number;
@@ -100,7 +106,7 @@ class ClusterRuntime {
 /** Builds the router's factory once per config version. */
 export function createRouterFactory(options: RouterOptions): TerminalHttpFilterFactory {
   const now = options.now ?? (() => performance.now());
-  const createPicker = options.createPicker ?? ((c: ClusterModel) => createRoundRobinPicker(c.endpoints));
+  const createPicker = options.createPicker ?? createLbPicker;
   const clusters = new Map<string, ClusterRuntime>();
   for (const c of options.clusters.values()) clusters.set(c.name, new ClusterRuntime(c, options.stats, createPicker(c)));
   const http = options.stats.scope(`http.${options.statPrefix}.`);
@@ -111,6 +117,7 @@ export function createRouterFactory(options: RouterOptions): TerminalHttpFilterF
 
   class RouterFilter implements TerminalHttpFilter {
     private cluster: ClusterRuntime | undefined;
+    private host: RouterHost | undefined;
     private upstreamStart = 0;
     private gotHeaders = false;
 
@@ -142,13 +149,16 @@ export function createRouterFactory(options: RouterOptions): TerminalHttpFilterF
         cluster.cxNoneHealthy.inc();
         throw new ProxyError("no_healthy_upstream", `cluster "${cluster.model.name}" has no hosts`);
       }
-      const hostPort = `${host.address.includes(":") ? `[${host.address}]` : host.address}:${host.port}`;
+      const { address, port } = host.endpoint;
+      const hostPort = `${address.includes(":") ? `[${address}]` : address}:${port}`;
       stream.info.upstreamHost = hostPort;
       const requestHeaders = stream.requestHeaders;
       stripHopByHop(requestHeaders);
       const te = requestHeaders.get("te");
       if (te !== null && te.trim().toLowerCase() !== "trailers") requestHeaders.delete("te");
       this.upstreamStart = now();
+      this.host = host;
+      host.activeRequests++;
       let response: Response;
       try {
         response = await transport.fetch({
@@ -158,7 +168,7 @@ export function createRouterFactory(options: RouterOptions): TerminalHttpFilterF
           body: stream.requestBody,
           authority: stream.authority,
           cluster: cluster.model,
-          host,
+          host: host.endpoint,
         });
       } catch (e) {
         const err = toProxyError(e);
@@ -167,6 +177,8 @@ export function createRouterFactory(options: RouterOptions): TerminalHttpFilterF
         throw err;
       }
       this.gotHeaders = true;
+      // Envoy charges upstream_rq_total when the pool binds the request to a connection; fetch shows
+      // that only as "headers arrived", so a connect failure is not counted here (as in Envoy).
       cluster.rqTotal.inc();
       cluster.chargeCode(response.status);
       stream.info.responseCodeDetails = "via_upstream";
@@ -177,6 +189,7 @@ export function createRouterFactory(options: RouterOptions): TerminalHttpFilterF
     }
 
     onStreamComplete(): void {
+      if (this.host) this.host.activeRequests--;
       if (this.gotHeaders && this.cluster) this.cluster.rqTime.record(now() - this.upstreamStart);
     }
   }
