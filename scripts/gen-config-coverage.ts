@@ -2,7 +2,7 @@
  * Refreshes the generated parts of docs/config-coverage.md from the code:
  * - the supported-field table, from shared/config/coverage.ts;
  * - the extension list, from shared/config/extensions.ts;
- * - the corpus figure, by validating every config in ../shared/envoy-configs.
+ * - the corpus figure, by validating every config in test/fixtures/envoy-configs (a copy of ../shared/envoy-configs).
  *
  * Run after changing the coverage table or the validator: `npx tsx scripts/gen-config-coverage.ts`.
  * test/config/coverage.test.ts fails when the doc and the code disagree.
@@ -16,7 +16,8 @@ import { loadBootstrap } from "../tcp-tier/src/config/load.ts";
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const docPath = join(repo, "docs", "config-coverage.md");
-const corpusDir = resolve(repo, "..", "shared", "envoy-configs");
+// A copy of ../shared/envoy-configs, so a clone tests on its own; .ci/run checks the copy is current.
+const corpusDir = resolve(repo, "test", "fixtures", "envoy-configs");
 
 function replaceRegion(text: string, name: string, body: string): string {
   const begin = `<!-- ${name}:begin -->`;
@@ -48,7 +49,7 @@ async function corpus(): Promise<string> {
   const files = readdirSync(corpusDir).filter((f) => /\.ya?ml$/.test(f)).sort();
   let ok = 0;
   for (const f of files) if ((await loadBootstrap({ path: join(corpusDir, f) })).ok) ok++;
-  return `${ok} of ${files.length} configurations in ../shared/envoy-configs validate`;
+  return `${ok} of ${files.length} real Envoy configurations (../shared/envoy-configs) validate`;
 }
 
 let doc = readFileSync(docPath, "utf8");
