@@ -11,10 +11,15 @@
  *   ListenersConfigDump (the edge listener) and ClustersConfigDump, with `version_info` = the KV version.
  * - `GET /stats`: Envoy's text format; `?filter=<regex>`, `?usedonly`, `?format=json|prometheus`.
  * - `GET /stats/prometheus`: Prometheus exposition format.
+ * - `GET /clusters`: Envoy's cluster status text (`?format=json` for ClusterStatuses): hosts with
+ *   health flags, outlier state, success rates, weights, localities, priorities, and the circuit
+ *   breakers' limits and (Legate's addition) what they hold now. Live state of this isolate.
  */
 import { type IRequest, IttyRouter } from "itty-router";
 import { ProxyError } from "../../shared/http/errors.ts";
 import { errorResponse } from "../../shared/http/engine.ts";
+import { renderClustersJson, renderClustersText } from "../../shared/upstream/admin-clusters.ts";
+import { type ClusterRuntime, getClusterRuntime } from "../../shared/upstream/cluster.ts";
 import type { StatsStore } from "../../shared/stats/store.ts";
 import type { ConfigCache, ConfigSnapshot } from "./config-cache.ts";
 import type { Env } from "./env.ts";
@@ -33,6 +38,7 @@ const ENDPOINTS: Record<string, string> = {
   "/config_dump": "dump current Envoy configs",
   "/stats": "print server stats (?filter=<regex>, ?usedonly, ?format=json|prometheus)",
   "/stats/prometheus": "print server stats in prometheus format",
+  "/clusters": "upstream cluster status (?format=json)",
 };
 
 const text = (body: string, status = 200, type = "text/plain; charset=utf-8") =>
@@ -70,6 +76,12 @@ router
     return text(ctx.stats.textFormat(filter, usedOnly));
   })
   .get("/stats/prometheus", (_req, ctx) => prometheus(ctx.stats))
+  .get("/clusters", async (req, ctx) => {
+    const format = first(req.query.format);
+    if (format !== undefined && format !== "text" && format !== "json") return text(`usage: /clusters?format=(text|json)\n`, 400);
+    const runtimes = liveClusters(await ctx.cache.get(ctx.waitUntil), ctx.stats);
+    return format === "json" ? json(renderClustersJson(runtimes)) : text(renderClustersText(runtimes));
+  })
   .all("*", () => text(`invalid path. admin commands are:\n${Object.entries(ENDPOINTS).map(([p, d]) => `  ${ADMIN_PREFIX.slice(0, -1)}${p}: ${d}`).join("\n")}\n`, 404));
 
 function first(v: string | string[] | undefined): string | undefined {
@@ -78,6 +90,15 @@ function first(v: string | string[] | undefined): string | undefined {
 
 function prometheus(stats: StatsStore): Response {
   return text(stats.prometheusFormat(), 200, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+/**
+ * The isolate's cluster runtimes for the config being served, in config order: the ones the router
+ * uses (same model and stats store give the same runtime), so /clusters shows live state.
+ */
+function liveClusters(snapshot: ConfigSnapshot<unknown> | undefined, stats: StatsStore): ClusterRuntime[] {
+  if (!snapshot) return [];
+  return [...snapshot.model.clusters.values()].map((model) => getClusterRuntime(model, stats));
 }
 
 /** Envoy's `/config_dump` shape for what this isolate is serving. */

@@ -17,6 +17,8 @@ import { ConfigCache, parsePollMs } from "./config-cache.ts";
 import type { Env } from "./env.ts";
 import { consoleLogger } from "./log.ts";
 import { fetchTransport } from "./upstream-transport.ts";
+import { edgeWebSocket } from "./websocket.ts";
+import { createStaticRuntime } from "../../shared/runtime/runtime.ts";
 
 export interface EdgeHandlerOptions {
   /** Default: the Workers fetch ({@link fetchTransport}). */
@@ -56,6 +58,9 @@ export function createEdgeHandler(options: EdgeHandlerOptions = {}): EdgeHandler
             clusters: model.clusters,
             transport,
             stats,
+            websocket: edgeWebSocket,
+            // layered_runtime static layers; issue 6 feeds runtime flags pushed to KV through the same interface.
+            runtime: createStaticRuntime(model.runtime),
           }),
       });
     }

@@ -122,9 +122,11 @@ describe("admin API with a token", () => {
 
   it("answers unknown admin paths with 404 and the list of endpoints, and refuses writes", async () => {
     const handler = createEdgeHandler();
-    const unknown = await call(handler, new Request(`${ADMIN}/clusters`, { headers: bearer(TOKEN) }), withToken);
+    const unknown = await call(handler, new Request(`${ADMIN}/no_such_endpoint`, { headers: bearer(TOKEN) }), withToken);
     expect(unknown.status).toBe(404);
-    expect(await unknown.text()).toContain("/__legate/admin/stats/prometheus");
+    const list = await unknown.text();
+    expect(list).toContain("/__legate/admin/stats/prometheus");
+    expect(list).toContain("/__legate/admin/clusters");
     const post = await call(handler, new Request(`${ADMIN}/stats`, { method: "POST", headers: bearer(TOKEN) }), withToken);
     expect(post.status).toBe(405);
     await post.text();

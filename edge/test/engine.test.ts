@@ -115,7 +115,7 @@ describe("filter chain", () => {
     await ok.text();
   });
 
-  it("completes the stream once, as reset, when the downstream cancels the body", async () => {
+  it("completes the stream once, as reset with flag DC, when the downstream cancels the body", async () => {
     const log: string[] = [];
     const engine = engineWith(["A"], log);
     const id = crypto.randomUUID();
@@ -125,7 +125,7 @@ describe("filter chain", () => {
     await reader.cancel();
     await waitFor(log, 4);
     await (await fetch(`http://127.0.0.1:${ports.a}/release?id=${id}`)).text();
-    expect(log.filter((l) => l.includes("complete"))).toEqual(["A.complete:reset:200:"]);
+    expect(log.filter((l) => l.includes("complete"))).toEqual(["A.complete:reset:200:DC"]);
   });
 
   it("refuses to build a chain with a filter this tier does not run", () => {

@@ -9,6 +9,7 @@ declare module "vitest" {
   export interface ProvidedContext {
     upstreamPort: number;
     upstreamPort2: number;
+    upstreamPorts: number[];
     closedPort: number;
   }
 }
@@ -20,6 +21,16 @@ export const ports = {
   },
   get b(): number {
     return inject("upstreamPort2");
+  },
+  get c(): number {
+    return inject("upstreamPorts")[2]!;
+  },
+  get d(): number {
+    return inject("upstreamPorts")[3]!;
+  },
+  /** The four echo servers "a", "b", "c", "d", in that order. */
+  get all(): number[] {
+    return inject("upstreamPorts");
   },
   get closed(): number {
     return inject("closedPort");
@@ -43,6 +54,8 @@ export interface BootstrapSpec {
   /** Mark the listener for the edge in metadata (default true). */
   markEdge?: boolean;
   listenerName?: string;
+  /** Extra HttpConnectionManager fields (e.g. `access_log`, `upgrade_configs`), merged in. */
+  hcm?: Json;
 }
 
 /** An Envoy v3 bootstrap with one HCM listener (the edge's) and STATIC clusters on loopback. */
@@ -66,6 +79,7 @@ export function bootstrap(spec: BootstrapSpec = {}): Json {
                     stat_prefix: spec.statPrefix ?? "ingress_http",
                     route_config: { name: "local_route", virtual_hosts: virtualHosts },
                     http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": ROUTER } }],
+                    ...spec.hcm,
                   },
                 },
               ],

@@ -1,102 +1,100 @@
+/**
+ * Routing in workerd: a routing table in the style of Envoy's documented examples, and weighted
+ * clusters at the edge. (The runtime-neutral route-matching cases also run here through the conformance
+ * suite: test/conformance/cases/route-matching.ts.)
+ */
 import { SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { createEdgeHandler } from "../src/handler.ts";
-import { bootstrap, call, type Echo, pushConfig, settle } from "./helpers.ts";
+import { bootstrap, type Echo, ports, pushConfig } from "./helpers.ts";
 
 /** A route answering its own name, so the test sees which one matched. */
 const named = (name: string, match: Record<string, unknown>) => ({ name, match, direct_response: { status: 200, body: { inline_string: name } } });
-const vhost = (name: string, domains: string[], routes: Record<string, unknown>[] = [named(name, { prefix: "/" })]) => ({ name, domains, routes });
+const vhost = (name: string, domains: string[], routes: Record<string, unknown>[]) => ({ name, domains, routes });
 
-async function get(url: string): Promise<{ status: number; body: string; flags: string | null }> {
-  const res = await SELF.fetch(url);
-  return { status: res.status, body: await res.text(), flags: res.headers.get("x-legate-response-flags") };
-}
+/** Each request with the cluster (or route) Envoy would pick for it. */
+describe("a routing table from Envoy's documented examples", () => {
+  const up = (name: string, match: Record<string, unknown>, cluster: string, extra: Record<string, unknown> = {}) => ({ name, match, route: { cluster, ...extra } });
 
-describe("virtual host selection", () => {
   beforeAll(async () => {
     await pushConfig(bootstrap({
+      clusters: { a: [ports.a], b: [ports.b], c: [ports.c], d: [ports.d] },
       virtualHosts: [
-        vhost("catch-all", ["*"]),
-        vhost("prefix-short", ["api.*"]),
-        vhost("prefix-long", ["api.v2.*"]),
-        vhost("suffix-short", ["*.foo.com"]),
-        vhost("suffix-long", ["*-bar.foo.com"]),
-        vhost("exact", ["www.foo.com", "foo.com:8080"]),
-      ],
-    }));
-  });
-
-  it("tries exact, then suffix, then prefix wildcards (longest first), then *", async () => {
-    expect((await get("http://www.foo.com/")).body).toBe("exact");
-    expect((await get("http://baz-bar.foo.com/")).body).toBe("suffix-long");
-    expect((await get("http://baz.foo.com/")).body).toBe("suffix-short");
-    expect((await get("http://api.foo.com/")).body).toBe("suffix-short");
-    expect((await get("http://api.v2.example.org/")).body).toBe("prefix-long");
-    expect((await get("http://api.example.org/")).body).toBe("prefix-short");
-    expect((await get("http://example.org/")).body).toBe("catch-all");
-  });
-
-  it("matches the Host value with its port, as Envoy does by default", async () => {
-    expect((await get("http://foo.com:8080/")).body).toBe("exact");
-    expect((await get("http://www.foo.com:8443/")).body).toBe("catch-all");
-  });
-});
-
-describe("routes", () => {
-  beforeAll(async () => {
-    await pushConfig(bootstrap({
-      virtualHosts: [
-        vhost("only", ["only.example"], [
-          named("exact", { path: "/exact" }),
-          named("exact-ci", { path: "/Exact/CI", case_sensitive: false }),
-          named("prefix-ci", { prefix: "/API/", case_sensitive: false }),
-          named("prefix", { prefix: "/static/" }),
-          { name: "teapot", match: { prefix: "/teapot" }, direct_response: { status: 418 } },
-          { name: "proxied", match: { prefix: "/up/" }, route: { cluster: "a" } },
+        vhost("api", ["api.example.com"], [
+          up("grpc", { prefix: "/", grpc: {} }, "d"),
+          up("exact", { path: "/v1/health" }, "a"),
+          up("regex", { safe_regex: { regex: "/v1/users/[0-9]+(/.*)?" } }, "b"),
+          up("modifier", { safe_regex: { regex: "/v1/(?i:Admin)/.*" } }, "c"),
+          up("separated", { path_separated_prefix: "/v1/orders" }, "c"),
+          up("post", { prefix: "/v1/", headers: [{ name: ":method", string_match: { exact: "POST" } }] }, "d"),
+          up("beta", { prefix: "/v1/", headers: [{ name: "x-beta", present_match: true }] }, "b"),
+          up("debug", { prefix: "/v1/", query_parameters: [{ name: "debug", string_match: { exact: "true" } }] }, "c"),
+          up("never", { prefix: "/", runtime_fraction: { default_value: { numerator: 0 } } }, "d"),
+          up("always", { prefix: "/v1/", runtime_fraction: { default_value: { numerator: 100 } } }, "a"),
+          named("fallback", { prefix: "/" }),
+        ]),
+        vhost("www", ["www.example.com", "*.example.com"], [
+          up("static", { prefix: "/static/" }, "b"),
+          named("www-other", { prefix: "/" }),
         ]),
       ],
     }));
   });
 
-  it("matches path exactly (query ignored) and prefix against the path", async () => {
-    expect((await get("http://only.example/exact")).body).toBe("exact");
-    expect((await get("http://only.example/exact?x=1")).body).toBe("exact");
-    expect((await get("http://only.example/static/app.js?v=2")).body).toBe("prefix");
+  const table: { host: string; path: string; init?: RequestInit; expect: string }[] = [
+    { host: "api.example.com", path: "/v1/health", expect: "a" },
+    { host: "api.example.com", path: "/v1/health?verbose=1", expect: "a" },
+    { host: "api.example.com", path: "/v1/users/42", expect: "b" },
+    { host: "api.example.com", path: "/v1/users/42/orders?x=1", expect: "b" },
+    { host: "api.example.com", path: "/v1/ADMIN/x", expect: "c" },
+    { host: "api.example.com", path: "/v1/orders", expect: "c" },
+    { host: "api.example.com", path: "/v1/orders/7", expect: "c" },
+    { host: "api.example.com", path: "/v1/ordersx", expect: "a" },
+    { host: "api.example.com", path: "/v1/users/abc", init: { method: "POST", body: "x" }, expect: "d" },
+    { host: "api.example.com", path: "/v1/items", init: { headers: { "x-beta": "" } }, expect: "b" },
+    { host: "api.example.com", path: "/v1/items?debug=true", expect: "c" },
+    { host: "api.example.com", path: "/v1/items?debug=false", expect: "a" },
+    { host: "api.example.com", path: "/svc.Greeter/Hello", init: { method: "POST", headers: { "content-type": "application/grpc" }, body: "x" }, expect: "d" },
+    { host: "api.example.com", path: "/other", expect: "fallback" },
+    { host: "www.example.com", path: "/static/app.js", expect: "b" },
+    { host: "shop.example.com", path: "/static/app.js", expect: "b" },
+    { host: "shop.example.com", path: "/", expect: "www-other" },
+  ];
+
+  it("sends each request where Envoy would", async () => {
+    for (const row of table) {
+      const res = await SELF.fetch(`http://${row.host}${row.path}`, row.init);
+      const text = await res.text();
+      const got = res.headers.get("content-type")?.startsWith("application/json") ? (JSON.parse(text) as Echo).server : text;
+      expect(got, `${row.host}${row.path}`).toBe(row.expect);
+    }
+  });
+});
+
+describe("weighted clusters at the edge", () => {
+  beforeAll(async () => {
+    await pushConfig(bootstrap({
+      clusters: { a: [ports.a], b: [ports.b] },
+      virtualHosts: [vhost("w", ["*"], [
+        { match: { prefix: "/" }, route: { weighted_clusters: { header_name: "x-pick", clusters: [{ name: "a", weight: 1 }, { name: "b", weight: 3 }] } } },
+      ])],
+    }));
   });
 
-  it("is case sensitive unless case_sensitive is false", async () => {
-    expect((await get("http://only.example/EXACT")).status).toBe(404);
-    expect((await get("http://only.example/Static/app.js")).status).toBe(404);
-    expect((await get("http://only.example/exact/ci")).body).toBe("exact-ci");
-    expect((await get("http://only.example/api/v1")).body).toBe("prefix-ci");
+  it("splits a bounded number of requests by weight", async () => {
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < 200; i++) {
+      const server = ((await (await SELF.fetch("http://w.example/")).json()) as Echo).server;
+      counts[server] = (counts[server] ?? 0) + 1;
+    }
+    // 50 expected for a (σ ≈ 6): the bounds are over 4σ away.
+    expect(counts["a"]).toBeGreaterThanOrEqual(20);
+    expect(counts["a"]).toBeLessThanOrEqual(80);
+    expect((counts["a"] ?? 0) + (counts["b"] ?? 0)).toBe(200);
   });
 
-  it("answers direct_response with its status and body (text/plain), or no body", async () => {
-    const res = await SELF.fetch("http://only.example/static/x");
-    expect(res.headers.get("content-type")).toBe("text/plain");
-    expect(await res.text()).toBe("prefix");
-    const teapot = await get("http://only.example/teapot");
-    expect(teapot).toEqual({ status: 418, body: "", flags: null });
-  });
-
-  it("answers 404 NR with an empty body when no route or no virtual host matches", async () => {
-    expect(await get("http://only.example/nothing-here")).toEqual({ status: 404, body: "", flags: "NR" });
-    expect(await get("http://other.example/exact")).toEqual({ status: 404, body: "", flags: "NR" });
-  });
-
-  it("forwards the path as sent to the upstream", async () => {
-    const res = await SELF.fetch("http://only.example/up/a%2Fb/c?q=%41&r");
-    expect(((await res.json()) as Echo).url).toBe("/up/a%2Fb/c?q=%41&r");
-  });
-
-  it("counts no_route and rq_direct_response", async () => {
-    const handler = createEdgeHandler();
-    for (const path of ["/exact", "/nothing", "/teapot", "/nothing"]) await (await call(handler, new Request(`http://only.example${path}`))).text();
-    await settle();
-    const v = handler.stats.values();
-    expect(v.get("http.ingress_http.no_route")).toBe(2);
-    expect(v.get("http.ingress_http.rq_direct_response")).toBe(2);
-    expect(v.get("http.ingress_http.downstream_rq_4xx")).toBe(3);
-    expect(v.get("http.ingress_http.downstream_rq_2xx")).toBe(1);
+  it("picks consistently from header_name", async () => {
+    for (const [pick, server] of [["0", "a"], ["1", "b"], ["3", "b"], ["4", "a"], ["7", "b"]] as const) {
+      expect(((await (await SELF.fetch("http://w.example/", { headers: { "x-pick": pick } })).json()) as Echo).server, pick).toBe(server);
+    }
   });
 });

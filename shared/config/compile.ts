@@ -7,6 +7,12 @@
  * edge fails closed even on a config that skipped validation. It reads only the fields Legate
  * supports; refusing the fields it does not is the validator's job (shared/config/validate.ts).
  */
+import { compileHcmLogsAndUpgrades } from "./compile-access-log.ts";
+import { compileClusterUpstream } from "./compile-cluster.ts";
+import { compileHcmHeaderPolicy, compileHeaderMutations, compileRedirect, compileRouteConfigHeaders, compileRouteMatch, compileRouteTarget } from "./compile-route.ts";
+import { withHashPolicy } from "./compile-cluster-hash-policy.ts";
+import { applyVirtualHostRouter, withRouterPolicy } from "./compile-router.ts";
+import { checkTcpTierClusters } from "./compile-tier.ts";
 import { parseDurationMs } from "./duration.ts";
 import { extensionByName, extensionByTypeUrl } from "./extensions.ts";
 import { type ConfigIssue, joinPath } from "./issues.ts";
@@ -51,7 +57,7 @@ const ENVOY_LB_POLICIES = ["ROUND_ROBIN", "LEAST_REQUEST", "RING_HASH", "RANDOM"
 const ENVOY_CODEC_TYPES = ["AUTO", "HTTP1", "HTTP2", "HTTP3"] as const;
 
 /** Reads typed values out of untrusted JSON, recording an issue (and returning undefined) on mismatch. */
-class Reader {
+export class Reader {
   readonly issues: ConfigIssue[] = [];
 
   bad(path: string, message: string, kind: ConfigIssue["kind"] = "not-envoy"): undefined {
@@ -178,6 +184,7 @@ export function compileBootstrap(input: unknown, options: CompileOptions = {}): 
     listeners.push(listener);
   });
 
+  r.issues.push(...checkTcpTierClusters(listeners, clusters));
   if (options.edgeListener && !listenerNames.has(options.edgeListener)) {
     r.bad("static_resources.listeners", `the edge listener "${options.edgeListener}" (LEGATE_EDGE_LISTENER) is not defined`, "invalid-reference");
   }
@@ -193,7 +200,18 @@ export function compileBootstrap(input: unknown, options: CompileOptions = {}): 
     const accessLogPaths: string[] = [];
     r.arr(adminObj.access_log, "admin.access_log").forEach((a, i) => {
       const p = joinPath("admin.access_log", i);
-      const tc = r.obj(r.obj(a, p)?.typed_config, joinPath(p, "typed_config"));
+      const entry = r.obj(a, p) ?? {};
+      const tc = r.obj(entry.typed_config, joinPath(p, "typed_config"));
+      const typeUrl = r.str(tc?.["@type"], joinPath(p, "typed_config.@type")) ?? "";
+      // The admin port writes Envoy's default line to files only: anything else would be ignored there.
+      if (!typeUrl.endsWith(".FileAccessLog")) {
+        r.bad(p, "the admin interface logs only to files (envoy.access_loggers.file)", "unsupported");
+        return;
+      }
+      if (entry.filter !== undefined) r.bad(joinPath(p, "filter"), "access-log filters on the admin interface are not supported", "unsupported");
+      if (tc?.log_format !== undefined || tc?.format !== undefined || tc?.json_format !== undefined) {
+        r.bad(joinPath(p, "typed_config"), "the admin interface writes Envoy's default format only; a custom format there is not supported", "unsupported");
+      }
       const file = r.str(tc?.path, joinPath(joinPath(p, "typed_config"), "path"));
       if (file) accessLogPaths.push(file);
     });
@@ -234,7 +252,7 @@ function compileCluster(r: Reader, v: unknown, path: string): ClusterModel | und
   if (!name) return undefined;
   const type = r.enumOf(c.type, joinPath(path, "type"), ["STATIC", "STRICT_DNS", "LOGICAL_DNS"] as const, "STATIC", ENVOY_CLUSTER_TYPES);
   const connectTimeoutMs = r.durationMs(c.connect_timeout, joinPath(path, "connect_timeout")) ?? 5000;
-  const lbPolicy = r.enumOf(c.lb_policy, joinPath(path, "lb_policy"), ["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM"] as const, "ROUND_ROBIN", ENVOY_LB_POLICIES);
+  const lbPolicy = r.enumOf(c.lb_policy, joinPath(path, "lb_policy"), ["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "RING_HASH", "MAGLEV"] as const, "ROUND_ROBIN", ENVOY_LB_POLICIES);
   const dnsLookupFamily = r.enumOf(c.dns_lookup_family, joinPath(path, "dns_lookup_family"), ["AUTO", "V4_ONLY", "V6_ONLY", "V4_PREFERRED", "ALL"] as const, "AUTO");
   const dnsRefreshRateMs = r.durationMs(c.dns_refresh_rate, joinPath(path, "dns_refresh_rate")) ?? 5000;
   const perConnectionBufferLimitBytes = r.uint(c.per_connection_buffer_limit_bytes, joinPath(path, "per_connection_buffer_limit_bytes")) ?? MIB;
@@ -266,7 +284,7 @@ function compileCluster(r: Reader, v: unknown, path: string): ClusterModel | und
   if (type === "LOGICAL_DNS" && endpoints.length > 1) {
     r.bad(lap, "a LOGICAL_DNS cluster takes exactly one endpoint (as in Envoy)");
   }
-  return { name, type, connectTimeoutMs, lbPolicy, endpoints, dnsLookupFamily, dnsRefreshRateMs, perConnectionBufferLimitBytes };
+  return compileClusterUpstream(r.issues, { name, type, connectTimeoutMs, lbPolicy, endpoints, dnsLookupFamily, dnsRefreshRateMs, perConnectionBufferLimitBytes }, c, path);
 }
 
 function compileListener(
@@ -379,7 +397,7 @@ function compileNetworkFilter(r: Reader, v: unknown, path: string, clusters: Map
   if (!edge) {
     r.bad(path, "http_connection_manager runs only on the edge listener for now (the tcp tier serves the other listeners and runs only tcp_proxy); mark this listener with `metadata.filter_metadata.legate.edge: true`, or set LEGATE_EDGE_LISTENER to its name", "unsupported");
   }
-  return compileHcm(r, name, config, cp, clusters);
+  return compileHcmLogsAndUpgrades(r.issues, compileHcm(r, name, config, cp, clusters), config, cp, edge);
 }
 
 function compileHcm(r: Reader, name: string, c: Obj, path: string, clusters: Map<string, ClusterModel>): HttpConnectionManagerModel {
@@ -410,7 +428,8 @@ function compileHcm(r: Reader, name: string, c: Obj, path: string, clusters: Map
   if (!lastRefused && (!last || extensionByTypeUrl(last.typeUrl)?.name !== "envoy.filters.http.router")) {
     r.bad(hp, "the last HTTP filter must be the router (envoy.filters.http.router)");
   }
-  return { kind: "http_connection_manager", name, statPrefix, codecType, routeConfig, httpFilters };
+  const headerPolicy = compileHcmHeaderPolicy(r, c, path);
+  return { kind: "http_connection_manager", name, statPrefix, codecType, routeConfig, httpFilters, ...(headerPolicy ? { headerPolicy } : {}) };
 }
 
 function compileRouteConfig(r: Reader, rc: Obj, path: string, clusters: Map<string, ClusterModel>): RouteConfigModel {
@@ -428,51 +447,32 @@ function compileRouteConfig(r: Reader, rc: Obj, path: string, clusters: Map<stri
     }
     const rp = joinPath(p, "routes");
     const routes = r.arr(o.routes, rp).map((rt, j) => compileRoute(r, rt, joinPath(rp, j), clusters));
-    return { name: vname, domains, routes: routes.filter((x): x is RouteModel => x !== undefined) };
+    applyVirtualHostRouter(r, o, p, routes, rc, path, clusters);
+    const headerMutations = compileHeaderMutations(r, o, p);
+    return { name: vname, domains, routes: routes.filter((x): x is RouteModel => x !== undefined), ...(headerMutations ? { headerMutations } : {}) };
   });
-  return { name: r.str(rc.name, joinPath(path, "name")) ?? "", virtualHosts };
+  return { name: r.str(rc.name, joinPath(path, "name")) ?? "", virtualHosts, ...compileRouteConfigHeaders(r, rc, path) };
 }
 
 function compileRoute(r: Reader, v: unknown, path: string, clusters: Map<string, ClusterModel>): RouteModel | undefined {
   const o = r.obj(v, path) ?? {};
-  const mp = joinPath(path, "match");
-  const m = r.required(r.obj(o.match, mp), mp, "match") ?? {};
-  const prefix = r.str(m.prefix, joinPath(mp, "prefix"));
-  const exact = r.str(m.path, joinPath(mp, "path"));
-  if ((prefix === undefined) === (exact === undefined)) {
-    if (prefix !== undefined || !r.alternative(m, mp, {
-      safe_regex: "regex path matching",
-      connect_matcher: "CONNECT matching",
-      path_separated_prefix: "path-separated prefix matching",
-      path_match_policy: "path templates",
-    })) {
-      r.bad(mp, "a route match needs exactly one of prefix or path");
-    }
-  }
-  const caseSensitive = r.bool(m.case_sensitive, joinPath(mp, "case_sensitive")) ?? true;
-  const match = { prefix, path: exact, caseSensitive };
+  const match = compileRouteMatch(r, o.match, joinPath(path, "match"));
 
   const ra = r.obj(o.route, joinPath(path, "route"));
   const dr = r.obj(o.direct_response, joinPath(path, "direct_response"));
-  if ((ra === undefined) === (dr === undefined)) {
-    if (ra !== undefined || !r.alternative(o, path, { redirect: "redirects", filter_action: "filter actions", non_forwarding_action: "non-forwarding actions" })) {
-      r.bad(path, "a route needs exactly one of route or direct_response");
+  const rd = r.obj(o.redirect, joinPath(path, "redirect"));
+  if ([ra, dr, rd].filter((a) => a !== undefined).length !== 1) {
+    if (ra !== undefined || dr !== undefined || rd !== undefined || !r.alternative(o, path, { filter_action: "filter actions", non_forwarding_action: "non-forwarding actions" })) {
+      r.bad(path, "a route needs exactly one of route, redirect or direct_response");
     }
     return undefined;
   }
   const name = r.str(o.name, joinPath(path, "name")) ?? "";
+  const headerMutations = compileHeaderMutations(r, o, path);
+  if (rd) return { name, match, action: compileRedirect(r, rd, joinPath(path, "redirect")), ...(headerMutations ? { headerMutations } : {}) };
   if (ra) {
-    const cp = joinPath(joinPath(path, "route"), "cluster");
-    const cluster = ra.cluster === undefined && r.alternative(ra, joinPath(path, "route"), {
-      cluster_header: "header-selected clusters",
-      weighted_clusters: "weighted clusters",
-      cluster_specifier_plugin: "cluster specifier plugins",
-      inline_cluster_specifier_plugin: "cluster specifier plugins",
-    })
-      ? ""
-      : r.required(r.str(ra.cluster, cp), cp, "route.cluster") ?? "";
-    if (cluster && !clusters.has(cluster)) r.bad(cp, `unknown cluster "${cluster}"`, "invalid-reference");
-    return { name, match, action: { kind: "route", cluster } };
+    const target = compileRouteTarget(r, ra, joinPath(path, "route"), clusters);
+    return { name, match, action: withRouterPolicy(r, withHashPolicy(r.issues, { kind: "route", ...target }, ra, path), o, path, clusters), ...(headerMutations ? { headerMutations } : {}) };
   }
   const dp = joinPath(path, "direct_response");
   const status = r.required(r.uint(dr!.status, joinPath(dp, "status"), 599), joinPath(dp, "status"), "status") ?? 200;
@@ -488,7 +488,7 @@ function compileRoute(r: Reader, v: unknown, path: string, clusters: Map<string,
       r.bad(joinPath(dp, "body"), "a body needs one of inline_string or inline_bytes");
     }
   }
-  return { name, match, action: { kind: "direct_response", status, body } };
+  return { name, match, action: { kind: "direct_response", status, body }, ...(headerMutations ? { headerMutations } : {}) };
 }
 
 function decodeBase64(b64: string): string {

@@ -38,8 +38,24 @@ export const EXTENSIONS: readonly ExtensionInfo[] = [
     aliases: ["envoy.file_access_log"],
     typeUrl: `${T}envoy.extensions.access_loggers.file.v3.FileAccessLog`,
     category: "access_logger",
-    // Supported for the admin port's access log, which the tcp tier serves.
+    // The admin port's access log and HCM access logs in the tcp tier; a Worker has no files.
     tiers: ["tcp"],
+  },
+  {
+    name: "envoy.access_loggers.stdout",
+    aliases: [],
+    typeUrl: `${T}envoy.extensions.access_loggers.stream.v3.StdoutAccessLog`,
+    category: "access_logger",
+    // At the edge: console.log (Workers logs).
+    tiers: ["edge", "tcp"],
+  },
+  {
+    name: "envoy.access_loggers.stderr",
+    aliases: [],
+    typeUrl: `${T}envoy.extensions.access_loggers.stream.v3.StderrAccessLog`,
+    category: "access_logger",
+    // At the edge: console.error (Workers logs).
+    tiers: ["edge", "tcp"],
   },
   {
     name: "envoy.filters.http.router",

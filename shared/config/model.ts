@@ -68,6 +68,12 @@ export interface HttpConnectionManagerModel {
   routeConfig: RouteConfigModel;
   /** HTTP filters in config order; the last is the router. */
   httpFilters: HttpFilterModel[];
+  /** Request id, X-Forwarded-*, server header settings (shared/config/compile-route.ts); absent: Envoy's defaults. */
+  headerPolicy?: HcmHeaderPolicyModel;
+  /** `access_log` (shared/config/compile-access-log.ts); absent or empty: no access log. */
+  accessLog?: AccessLogModel[];
+  /** `upgrade_configs` (shared/config/compile-access-log.ts); absent or empty: upgrades are refused (403). */
+  upgradeConfigs?: UpgradeConfigModel[];
 }
 
 export interface HttpFilterModel {
@@ -80,6 +86,12 @@ export interface HttpFilterModel {
 export interface RouteConfigModel {
   name: string;
   virtualHosts: VirtualHostModel[];
+  /** The route configuration's `request/response_headers_to_add/remove`; absent: none. */
+  headerMutations?: HeaderMutationsModel;
+  /** `most_specific_header_mutations_wins`. Default false: the route configuration's mutations run last and win. */
+  mostSpecificHeaderMutationsWins?: boolean;
+  /** `internal_only_headers` (lower-cased): removed from requests that are not internal. */
+  internalOnlyHeaders?: string[];
 }
 
 export interface VirtualHostModel {
@@ -87,34 +99,145 @@ export interface VirtualHostModel {
   /** As configured: exact names, `*.suffix`, `prefix.*`, or `*`. Lower-cased. */
   domains: string[];
   routes: RouteModel[];
+  /** The virtual host's `request/response_headers_to_add/remove`; absent: none. */
+  headerMutations?: HeaderMutationsModel;
 }
 
 export interface RouteMatchModel {
-  /** Exactly one of prefix / path is set. */
+  /** Exactly one of prefix / path / safeRegex / pathSeparatedPrefix is set. */
   prefix?: string;
   path?: string;
+  /** `safe_regex.regex` (RE2 syntax; the whole path without the query must match). */
+  safeRegex?: string;
+  /** `path_separated_prefix`: the path equals it or continues with `/`. */
+  pathSeparatedPrefix?: string;
   /** Default true, as Envoy. */
   caseSensitive: boolean;
+  /** `headers`: all must match. Absent: none. */
+  headers?: HeaderMatcherModel[];
+  /** `query_parameters`: all must match. Absent: none. */
+  queryParameters?: QueryParameterMatcherModel[];
+  /** `runtime_fraction`. Absent: always. */
+  runtimeFraction?: RuntimeFractionModel;
+  /** `grpc`: only requests with a gRPC content type. */
+  grpc?: boolean;
 }
 
 export type RouteActionModel =
-  | { kind: "route"; cluster: string }
-  | { kind: "direct_response"; status: number; body?: string };
+  | {
+      kind: "route";
+      cluster: string;
+      /** Timeouts, retries, hedging and mirroring (shared/config/compile-router.ts); absent: Envoy's defaults. */
+      router?: RouterPolicyModel;
+      /** `weighted_clusters` or `cluster_header` (then `cluster` is ""); shared/config/compile-route.ts. */
+      clusterSpecifier?: ClusterSpecifierModel;
+      /** Path and host rewrites; absent: none. */
+      rewrite?: RouteRewriteModel;
+      /** `hash_policy` for RING_HASH/MAGLEV (shared/config/compile-cluster-hash-policy.ts); absent: none. */
+      hashPolicy?: HashPolicyModel[];
+    }
+  /** Also a `redirect` route (with `redirect` set), as in Envoy, where both are direct-response entries. */
+  | { kind: "direct_response"; status: number; body?: string; redirect?: RedirectModel };
 
 export interface RouteModel {
   name: string;
   match: RouteMatchModel;
   action: RouteActionModel;
+  /** The route's `request/response_headers_to_add/remove`; absent: none. */
+  headerMutations?: HeaderMutationsModel;
+  /** `route.upgrade_configs`: per-route overrides of the HCM's upgrade_configs; absent: the HCM decides. */
+  upgradeConfigs?: UpgradeConfigModel[];
+}
+
+/**
+ * What the router does with a `route` action, resolved at compile time: the route's settings, or the
+ * virtual host's where the route has none (Envoy never merges the two: the most specific one wins whole).
+ */
+export interface RouterPolicyModel {
+  /** `timeout`: covers every attempt and the whole response. Default 15 000; 0 disables it. */
+  timeoutMs: number;
+  /** `idle_timeout`: stream idle timeout for the route. Absent: none; 0: disabled. */
+  idleTimeoutMs?: number;
+  /** `max_stream_duration.max_stream_duration`. Absent or 0: no limit. */
+  maxStreamDurationMs?: number;
+  /** `retry_policy` (route, else virtual host). Absent: no retries unless a trusted client asks. */
+  retryPolicy?: RetryPolicyModel;
+  /** `hedge_policy.hedge_on_per_try_timeout` (route, else virtual host). Default false. */
+  hedgeOnPerTryTimeout: boolean;
+  /** `request_mirror_policies` of the route, else the virtual host, else the route configuration. */
+  mirrorPolicies: RequestMirrorPolicyModel[];
+  /** `per_request_buffer_limit_bytes` of the route, else the virtual host. Absent: the listener's buffer limit. */
+  perRequestBufferLimitBytes?: number;
+  /** The virtual host's `include_request_attempt_count`. Default false. */
+  includeRequestAttemptCount: boolean;
+  /** The virtual host's `include_attempt_count_in_response`. Default false. */
+  includeAttemptCountInResponse: boolean;
+  /** The virtual host's `include_is_timeout_retry_header`. Default false. */
+  includeIsTimeoutRetryHeader: boolean;
+}
+
+/** `envoy.config.route.v3.RetryPolicy`, defaults applied. */
+export interface RetryPolicyModel {
+  /** `retry_on` conditions by Envoy's names (HTTP and gRPC ones), without duplicates. */
+  retryOn: string[];
+  /** `num_retries`; default 1. */
+  numRetries: number;
+  /** `per_try_timeout`. Absent: none (the route timeout bounds each attempt). */
+  perTryTimeoutMs?: number;
+  /** `per_try_idle_timeout`. Absent: none. */
+  perTryIdleTimeoutMs?: number;
+  /**
+   * `retry_back_off`: `base_interval` (at least 1 ms) and `max_interval` (default 10 × base). Absent: base
+   * 25 ms (or the runtime's `upstream.base_retry_backoff_ms`), max 10 × base.
+   */
+  backOff?: { baseMs: number; maxMs: number };
+  /** `rate_limited_retry_back_off`: reset headers tried in order; `max_interval` default 300 s. */
+  rateLimitedBackOff?: { resetHeaders: { name: string; format: "SECONDS" | "UNIX_TIMESTAMP" }[]; maxMs: number };
+  /** `retriable_status_codes`, for the `retriable-status-codes` condition. */
+  retriableStatusCodes: number[];
+  /** `retriable_headers`: response headers that make a response retriable (`retriable-headers` condition). */
+  retriableHeaders: HeaderMatcherModel[];
+  /** `retriable_request_headers`: when set, only requests matching one of them are retried. */
+  retriableRequestHeaders: HeaderMatcherModel[];
+  /** `retry_host_predicate` holds `envoy.retry_host_predicates.previous_hosts`: retries avoid hosts already tried. */
+  previousHosts: boolean;
+  /** `host_selection_retry_max_attempts`; default 1. */
+  hostSelectionRetryMaxAttempts: number;
+}
+
+/** `RouteAction.RequestMirrorPolicy`: one shadow copy of each matching request. */
+export interface RequestMirrorPolicyModel {
+  /** `cluster`: the shadow cluster. Exactly one of cluster / clusterHeader is set. */
+  cluster?: string;
+  /** `cluster_header`: a request header naming the shadow cluster (lower-cased); no shadow when absent. */
+  clusterHeader?: string;
+  /** `runtime_fraction`: the share of requests mirrored. Absent: all. */
+  runtimeFraction?: RuntimeFractionModel;
+  /** `disable_shadow_host_suffix_append`. Default false: the shadow's Host gets `-shadow`. */
+  disableShadowHostSuffixAppend: boolean;
 }
 
 export type ClusterType = "STATIC" | "STRICT_DNS" | "LOGICAL_DNS";
-export type LbPolicy = "ROUND_ROBIN" | "LEAST_REQUEST" | "RANDOM";
+export type LbPolicy = "ROUND_ROBIN" | "LEAST_REQUEST" | "RANDOM" | "RING_HASH" | "MAGLEV";
 
 export interface EndpointModel {
   address: string;
   port: number;
   /** Default 1. */
   weight: number;
+  /** The group's `LocalityLbEndpoints.priority`: 0 is the highest (and the default when absent). */
+  priority?: number;
+  /** The group's `LocalityLbEndpoints.locality`; absent means the empty locality. */
+  locality?: LocalityModel;
+  /** The group's `LocalityLbEndpoints.load_balancing_weight`; absent when unset (see ClusterLbConfigModel.localityWeighted). */
+  localityWeight?: number;
+}
+
+/** `envoy.config.core.v3.Locality`; empty strings when unset. */
+export interface LocalityModel {
+  region: string;
+  zone: string;
+  subZone: string;
 }
 
 export interface ClusterModel {
@@ -129,4 +252,256 @@ export interface ClusterModel {
   dnsRefreshRateMs: number;
   /** Default 1 MiB, as Envoy. */
   perConnectionBufferLimitBytes: number;
+  /** Load-balancer settings beyond `lbPolicy` (shared/config/compile-cluster.ts); absent means Envoy's defaults. */
+  lbConfig?: ClusterLbConfigModel;
+  /** `circuit_breakers`; absent means Envoy's default thresholds for both priorities. */
+  circuitBreakers?: CircuitBreakersModel;
+  /** `outlier_detection`; absent means outlier detection is off, as in Envoy. */
+  outlierDetection?: OutlierDetectionModel;
+}
+
+/** Envoy's `RoutingPriority`: circuit-breaker thresholds are kept per priority. */
+export type RoutingPriority = "DEFAULT" | "HIGH";
+
+/** Load-balancer settings of a cluster, defaults applied (compile-cluster.ts). */
+export interface ClusterLbConfigModel {
+  /** `common_lb_config.healthy_panic_threshold`, percent (truncated to 1 %); default 50; 0 disables panic mode. */
+  healthyPanicThresholdPercent: number;
+  /** `common_lb_config.locality_weighted_lb_config` is set: localities are picked by their weights. */
+  localityWeighted: boolean;
+  /** `load_assignment.policy.overprovisioning_factor` / 100; default 1.4. */
+  overprovisioningFactor: number;
+  /** `least_request_lb_config`: `choice_count` (default 2), `active_request_bias` (default 1.0). */
+  leastRequest: { choiceCount: number; activeRequestBias: number };
+  /** `ring_hash_lb_config`: ring sizes (default 1024 and 8M) and `hash_function` (default XX_HASH). */
+  ringHash: { minimumRingSize: number; maximumRingSize: number; hashFunction: "XX_HASH" | "MURMUR_HASH_2" };
+  /** `maglev_lb_config.table_size`: a prime, default 65537. */
+  maglev: { tableSize: number };
+}
+
+/** `circuit_breakers.thresholds[]` of one priority, defaults applied. */
+export interface CircuitBreakerThresholdsModel {
+  /** Default 1024. */
+  maxConnections: number;
+  /** Default 1024. */
+  maxPendingRequests: number;
+  /** Default 1024. */
+  maxRequests: number;
+  /** Default 3; ignored when `retryBudget` is set. */
+  maxRetries: number;
+  /** `retry_budget`: `budget_percent` (default 20) and `min_retry_concurrency` (default 3). */
+  retryBudget?: { budgetPercent: number; minRetryConcurrency: number };
+  /** Publish `remaining_*` gauges. Default false. */
+  trackRemaining: boolean;
+}
+
+export type CircuitBreakersModel = Readonly<Record<RoutingPriority, CircuitBreakerThresholdsModel>>;
+
+/** `outlier_detection`, defaults applied (times in milliseconds, percentages 0..100). */
+export interface OutlierDetectionModel {
+  consecutive5xx: number;
+  consecutiveGatewayFailure: number;
+  consecutiveLocalOriginFailure: number;
+  intervalMs: number;
+  baseEjectionTimeMs: number;
+  maxEjectionTimeMs: number;
+  maxEjectionTimeJitterMs: number;
+  maxEjectionPercent: number;
+  enforcingConsecutive5xx: number;
+  enforcingConsecutiveGatewayFailure: number;
+  enforcingConsecutiveLocalOriginFailure: number;
+  enforcingSuccessRate: number;
+  enforcingLocalOriginSuccessRate: number;
+  successRateMinimumHosts: number;
+  successRateRequestVolume: number;
+  /** Divided by 1000 when used (1900 → 1.9). */
+  successRateStdevFactor: number;
+  failurePercentageThreshold: number;
+  enforcingFailurePercentage: number;
+  enforcingFailurePercentageLocalOrigin: number;
+  failurePercentageMinimumHosts: number;
+  failurePercentageRequestVolume: number;
+  splitExternalLocalOriginErrors: boolean;
+  alwaysEjectOneHost: boolean;
+}
+
+/**
+ * One `RouteAction.hash_policy` entry: where the request's hash for RING_HASH/MAGLEV comes from.
+ * `terminal`: when this entry yields a hash, the later entries are skipped.
+ */
+export type HashPolicyModel =
+  | { kind: "header"; headerName: string; terminal: boolean }
+  | { kind: "cookie"; name: string; terminal: boolean }
+  | { kind: "source_ip"; terminal: boolean }
+  | { kind: "query_parameter"; name: string; terminal: boolean };
+
+/** One `access_log` entry (compile-access-log.ts); the format is kept as text and compiled by the engine. */
+export interface AccessLogModel {
+  /** The configured `name`, e.g. `envoy.access_loggers.stdout`. */
+  name: string;
+  sink: { kind: "stdout" } | { kind: "stderr" } | { kind: "file"; path: string };
+  format: AccessLogFormatModel;
+  /** `filter`; absent: every stream is logged. */
+  filter?: AccessLogFilterModel;
+}
+
+/** A format string, or a format dictionary (`typed`: values keep their JSON types). */
+export type AccessLogFormatModel =
+  | { kind: "text"; text: string; omitEmptyValues: boolean }
+  | { kind: "json"; json: Record<string, unknown>; typed: boolean; omitEmptyValues: boolean };
+
+/** `AccessLogFilter`: the supported subset. Comparison values may be overridden by the runtime key. */
+export type AccessLogFilterModel =
+  | { kind: "status_code" | "duration"; op: "EQ" | "GE" | "LE"; value: number; runtimeKey: string }
+  | { kind: "and" | "or"; filters: AccessLogFilterModel[] }
+  | { kind: "response_flag"; flags: string[] };
+
+/** `UpgradeConfig` of an HCM or a route: the upgrade type (lower-cased) and whether it is enabled. */
+export interface UpgradeConfigModel {
+  upgradeType: string;
+  /** Default true. */
+  enabled: boolean;
+}
+
+// ---- Routing and headers (shared/config/compile-route.ts, shared/http/{route-table,matchers,headers}.ts) ----
+
+/** `envoy.type.matcher.v3.StringMatcher`. `ignoreCase` does not apply to `safe_regex`. */
+export type StringMatcherModel =
+  | { kind: "exact" | "prefix" | "suffix" | "contains"; value: string; ignoreCase: boolean }
+  | { kind: "safe_regex"; regex: string };
+
+/** `envoy.config.route.v3.HeaderMatcher`, with the deprecated `*_match` forms folded into `match`. */
+export interface HeaderMatcherModel {
+  /** Lower-cased; `:method`, `:path`, `:authority`, `:scheme` name the pseudo-headers. */
+  name: string;
+  match:
+    | { kind: "string"; matcher: StringMatcherModel }
+    | { kind: "present"; present: boolean }
+    /** `[start, end)`, int64 as decimal strings. */
+    | { kind: "range"; start: string; end: string };
+  /** Default false. */
+  invertMatch: boolean;
+  /** Default false. */
+  treatMissingHeaderAsEmpty: boolean;
+}
+
+/** `envoy.config.route.v3.QueryParameterMatcher`. */
+export interface QueryParameterMatcherModel {
+  name: string;
+  /** No `matcher`: the parameter must be present (`present_match`, or neither field set). */
+  matcher?: StringMatcherModel;
+  /** `present_match: false`: Envoy then never matches. */
+  present?: false;
+}
+
+/** `envoy.type.v3.FractionalPercent`. */
+export interface FractionalPercentModel {
+  numerator: number;
+  denominator: "HUNDRED" | "TEN_THOUSAND" | "MILLION";
+}
+
+/** `envoy.config.core.v3.RuntimeFractionalPercent`. */
+export interface RuntimeFractionModel {
+  defaultValue: FractionalPercentModel;
+  /** Empty: the default value only. */
+  runtimeKey: string;
+}
+
+/** `envoy.type.matcher.v3.RegexMatchAndSubstitute`. */
+export interface RegexRewriteModel {
+  regex: string;
+  substitution: string;
+}
+
+export type HeaderAppendAction = "APPEND_IF_EXISTS_OR_ADD" | "ADD_IF_ABSENT" | "OVERWRITE_IF_EXISTS_OR_ADD" | "OVERWRITE_IF_EXISTS";
+
+/** `envoy.config.core.v3.HeaderValueOption`, with the deprecated `append` folded into `appendAction`. */
+export interface HeaderValueOptionModel {
+  /** Lower-cased. */
+  key: string;
+  /** The value as configured: it may hold `%COMMAND%` operators (shared/http/header-formatter.ts). */
+  value: string;
+  appendAction: HeaderAppendAction;
+  /** Default false: a value that formats to "" is not added. */
+  keepEmptyValue: boolean;
+}
+
+/** `request/response_headers_to_add/remove` of one level (route configuration, virtual host, route, weighted cluster). */
+export interface HeaderMutationsModel {
+  requestHeadersToAdd: HeaderValueOptionModel[];
+  /** Lower-cased. */
+  requestHeadersToRemove: string[];
+  responseHeadersToAdd: HeaderValueOptionModel[];
+  /** Lower-cased. */
+  responseHeadersToRemove: string[];
+}
+
+/** `weighted_clusters.clusters[]`. */
+export interface WeightedClusterModel {
+  /** `name`; "" when `clusterHeader` names the cluster. */
+  name: string;
+  /** `cluster_header` (lower-cased). */
+  clusterHeader?: string;
+  weight: number;
+  headerMutations?: HeaderMutationsModel;
+  hostRewriteLiteral?: string;
+}
+
+/** How a `route` action names its cluster when `cluster` is not set. */
+export type ClusterSpecifierModel =
+  | {
+      kind: "weighted";
+      clusters: WeightedClusterModel[];
+      /** `runtime_key_prefix`: a runtime value `<prefix>.<name>` replaces a cluster's weight. */
+      runtimeKeyPrefix?: string;
+      /** `header_name`: a request header carrying the random value (a uint64), for consistent picks across proxies. */
+      headerName?: string;
+    }
+  /** `cluster_header` (lower-cased): the request header's first value names the cluster. */
+  | { kind: "header"; header: string };
+
+/** Rewrites of a `route` action; at most one path and one host rewrite. */
+export interface RouteRewriteModel {
+  prefixRewrite?: string;
+  regexRewrite?: RegexRewriteModel;
+  hostRewriteLiteral?: string;
+  autoHostRewrite?: boolean;
+  /** `host_rewrite_header` (lower-cased). */
+  hostRewriteHeader?: string;
+}
+
+/** `envoy.config.route.v3.RedirectAction`. */
+export interface RedirectModel {
+  /** `https_redirect` (as "https") or `scheme_redirect`, lower-cased. */
+  scheme?: string;
+  host?: string;
+  port?: number;
+  pathRedirect?: string;
+  prefixRewrite?: string;
+  regexRewrite?: RegexRewriteModel;
+  /** 301 (default), 302, 303, 307 or 308. */
+  responseCode: number;
+  stripQuery: boolean;
+}
+
+/** What the HCM does to headers on its own (Envoy's ConnectionManagerUtility), defaults applied. */
+export interface HcmHeaderPolicyModel {
+  /** Default false. */
+  useRemoteAddress: boolean;
+  /** Default 0. */
+  xffNumTrustedHops: number;
+  /** Default false. */
+  skipXffAppend: boolean;
+  /** `via`: appended to request and response `via` headers; empty: none. */
+  via: string;
+  /** Default true. */
+  generateRequestId: boolean;
+  /** Default false. */
+  preserveExternalRequestId: boolean;
+  /** Default false. */
+  alwaysSetRequestIdInResponse: boolean;
+  /** Default "envoy", as Envoy. */
+  serverName: string;
+  /** Default OVERWRITE. */
+  serverHeaderTransformation: "OVERWRITE" | "APPEND_IF_ABSENT" | "PASS_THROUGH";
 }

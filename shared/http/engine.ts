@@ -14,15 +14,28 @@
  *    direct reply, or none), when the response is handed back.
  *
  * Stats: `http.<stat_prefix>.downstream_rq_total`, `downstream_rq_active`, `downstream_rq_completed`,
- * `downstream_rq_<N>xx` (charged when response headers are sent).
+ * `downstream_rq_<N>xx` (charged when response headers are sent), `downstream_rq_time` (ms, start to
+ * stream end), `downstream_rq_rx_reset` (the downstream went away mid-response), `downstream_rq_tx_reset`
+ * (the proxy reset the response, e.g. its upstream failed mid-body), `rq_reset_after_downstream_response_started`,
+ * `downstream_cx_upgrades_total` / `_active`, `downstream_rq_ws_on_non_ws_route` (websocket.ts).
+ *
+ * Access log: the HCM's `access_log` (shared/access-log) is written once per stream after every
+ * filter's onStreamComplete; a WebSocket stream completes when its session closes.
  */
 import { ConfigError } from "../config/issues.ts";
 import { extensionByTypeUrl } from "../config/extensions.ts";
 import type { ClusterModel, HttpConnectionManagerModel, HttpFilterModel } from "../config/model.ts";
-import type { Counter, Gauge, StatsScope } from "../stats/store.ts";
-import { type ProxyError, toProxyError } from "./errors.ts";
+import { type AccessLogs, createAccessLogs } from "../access-log/access-log.ts";
+import { requestDownstreamInfo } from "../access-log/downstream.ts";
+import type { AccessLogRecord, DownstreamInfo } from "../access-log/record.ts";
+import { type AccessLogSinks, consoleSinks } from "../access-log/sinks.ts";
+import { pumpWebSocket, UPGRADE_STREAM_HEADER, upgradeAllowed, upgradeType, type UpgradeSlot, upgradingTransport, type WebSocketSupport } from "./websocket.ts";
+import type { Counter, Gauge, Histogram, StatsScope } from "../stats/store.ts";
+import { ProxyError, toProxyError } from "./errors.ts";
 import type { HttpFilter, HttpFilterFactory, HttpResponse, HttpStream, LocalReply, StreamInfo, TerminalHttpFilter } from "./filter.ts";
-import { compileRouteTable, type RouteMatch, type RouteTable } from "./route-table.ts";
+import { compileRouteTable, randomStreamValue, type RouteMatch, type RouteTable } from "./route-table.ts";
+import { createHeaderHandling, type HeaderHandling, type StreamHeaderState } from "./header-handling.ts";
+import type { Runtime } from "../runtime/runtime.ts";
 import { createRouterFactory, type HostPicker } from "./router.ts";
 import type { UpstreamTransport } from "./upstream-transport.ts";
 
@@ -44,6 +57,21 @@ export interface HttpEngineOptions {
   createPicker?: (cluster: ClusterModel) => HostPicker;
   /** Monotonic milliseconds. Default `performance.now()`. */
   now?: () => number;
+  /** Runtime values for `runtime_fraction` and weighted clusters' `runtime_key_prefix`. Default: none (config defaults). */
+  runtime?: Runtime;
+  /** The per-stream random value (a non-negative integer; Envoy's stream id). Default: Math.random based. */
+  random?: () => number;
+  /** Where the stdout/stderr/file access loggers write. Default: the console, no files (the edge). */
+  accessLogSinks?: AccessLogSinks;
+  /** `%HOSTNAME%` in access logs. Default unset. */
+  hostname?: string;
+  /** Downstream facts for the access log, per request. Default {@link requestDownstreamInfo}. */
+  downstreamInfo?: (request: Request) => DownstreamInfo;
+  /**
+   * How this tier proxies WebSockets. Absent: the tier cannot, and an HCM with `upgrade_configs` is
+   * refused when the engine is built.
+   */
+  websocket?: WebSocketSupport;
 }
 
 export interface HttpEngine {
@@ -62,7 +90,8 @@ const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
 export function createHttpEngine(options: HttpEngineOptions): HttpEngine {
   const { hcm } = options;
   const now = options.now ?? (() => performance.now());
-  const routeTable = compileRouteTable(hcm.routeConfig);
+  const routeTable = compileRouteTable(hcm.routeConfig, { runtime: options.runtime });
+  const random = options.random ?? randomStreamValue;
 
   const factories: HttpFilterFactory[] = [];
   const missing: string[] = [];
@@ -77,13 +106,23 @@ export function createHttpEngine(options: HttpEngineOptions): HttpEngine {
   if (missing.length) {
     throw new ConfigError(missing.map((m) => ({ kind: "unsupported" as const, path: hcm.name, message: `not available in this tier: ${m}` })));
   }
+  if (hcm.upgradeConfigs?.length && !options.websocket) {
+    throw new ConfigError([{ kind: "unsupported", path: hcm.name, message: "upgrade_configs: this tier cannot proxy WebSocket upgrades yet" }]);
+  }
+  const accessLogs = createAccessLogs(hcm.accessLog ?? [], { sinks: options.accessLogSinks ?? consoleSinks, hostname: options.hostname, path: `${hcm.name}.access_log` });
+  const downstreamInfo = options.downstreamInfo ?? requestDownstreamInfo;
+  const headerHandling = createHeaderHandling({ hcm, routeTable, stats: options.stats, hostname: options.hostname });
+  const websocket = hcm.upgradeConfigs?.length ? options.websocket : undefined;
+  /** Upgrade streams waiting for their upstream's 101, by the id in UPGRADE_STREAM_HEADER. */
+  const upgradeSlots = new Map<string, UpgradeSlot>();
   const router = createRouterFactory({
     name: last!.name,
     clusters: options.clusters,
-    transport: options.transport,
+    transport: websocket ? upgradingTransport(options.transport, websocket, upgradeSlots) : options.transport,
     stats: options.stats,
     statPrefix: hcm.statPrefix,
     createPicker: options.createPicker,
+    runtime: options.runtime,
     now,
   });
 
@@ -94,43 +133,98 @@ export function createHttpEngine(options: HttpEngineOptions): HttpEngine {
     rqCompleted: http.counter("downstream_rq_completed"),
     byClass: [1, 2, 3, 4, 5].map((n) => http.counter(`downstream_rq_${n}xx`)),
   };
+  const streamStats: StreamStats = {
+    active: stats.rqActive,
+    completed: stats.rqCompleted,
+    time: http.histogram("downstream_rq_time"),
+    rxReset: http.counter("downstream_rq_rx_reset"),
+    txReset: http.counter("downstream_rq_tx_reset"),
+    resetAfterResponse: http.counter("rq_reset_after_downstream_response_started"),
+    upgradesActive: http.gauge("downstream_cx_upgrades_active"),
+  };
+  const upgradesTotal = http.counter("downstream_cx_upgrades_total");
+  const wsOnNonWsRoute = http.counter("downstream_rq_ws_on_non_ws_route");
 
   return {
     routeTable,
     async handle(request: Request): Promise<Response> {
       const stream = new Stream(request, routeTable, now());
+      stream.randomValue = random();
+      const downstream = downstreamInfo(request);
+      headerHandling.decodeRequest(stream, downstream);
       stats.rqTotal.inc();
       stats.rqActive.inc();
       const filters: HttpFilter[] = factories.map((f) => f.create());
       const terminal = router.create();
       filters.push(terminal);
-      const done = completion(stream, filters, stats.rqActive, stats.rqCompleted);
+      if (accessLogs) stream.trackForLog(downstream, now);
+      const done = completion(stream, filters, streamStats, now, accessLogs);
+      if (request.headers.has(UPGRADE_STREAM_HEADER)) stream.requestHeaders.delete(UPGRADE_STREAM_HEADER);
 
-      let response = await decode(stream, filters, terminal);
+      // Envoy decides an upgrade before the filter chain runs, and only when a route matched.
+      let upgradeId: string | undefined;
+      let response: HttpResponse | undefined;
+      const upgrade = request.headers.has("upgrade") ? upgradeType(request.headers) : undefined;
+      const upgradeRoute = upgrade !== undefined ? stream.route() : undefined;
+      if (upgrade !== undefined && upgradeRoute) {
+        if (!upgradeAllowed(hcm.upgradeConfigs, upgradeRoute.route.model.upgradeConfigs, upgrade)) {
+          wsOnNonWsRoute.inc();
+          response = localReply(stream, { status: 403, details: "upgrade_failed" });
+        } else {
+          upgradesTotal.inc();
+          streamStats.upgradesActive.inc();
+          stream.upgraded = true;
+          upgradeId = crypto.randomUUID();
+          upgradeSlots.set(upgradeId, { type: upgrade });
+          stream.requestHeaders.set(UPGRADE_STREAM_HEADER, upgradeId);
+        }
+      }
+
+      response ??= await decode(stream, filters, terminal, headerHandling);
+      if (stream.log && stream.info.responseCodeDetails === "via_upstream") stream.log.responseStart = now();
+      const slot = upgradeId === undefined ? undefined : upgradeSlots.get(upgradeId);
+      if (upgradeId !== undefined) upgradeSlots.delete(upgradeId);
+      if (response.status === 101 && !slot?.upstream) {
+        // Only a proxied upgrade may answer 101; anything else cannot be handed to the runtime.
+        response = errorReply(stream, new ProxyError("upstream_connection_termination", "unexpected 101 from the upstream"));
+      }
       try {
         for (let i = filters.length - 1; i >= 0; i--) await filters[i]!.encodeHeaders?.(stream, response);
       } catch (e) {
         if (response.body !== null && typeof response.body !== "string") void response.body.cancel().catch(() => {});
         response = errorReply(stream, toProxyError(e));
       }
+      headerHandling.encodeResponse(stream, response);
       stream.info.responseCode = response.status;
       const cls = stats.byClass[Math.floor(response.status / 100) - 1];
       cls?.inc();
+      if (stream.log) stream.log.responseHeaders = response.headers;
 
+      if (response.status === 101 && slot?.upstream && websocket) {
+        const downstream = websocket.accept();
+        const log = stream.log;
+        pumpWebSocket(downstream.socket, slot.upstream, {
+          onMessage: log ? (direction, bytes) => void (direction === "rx" ? (log.bytesReceived += bytes) : (log.bytesSent += bytes)) : undefined,
+          onEnd: () => done("complete"),
+        });
+        return downstream.respond(response);
+      }
       let body = NULL_BODY_STATUS.has(response.status) || request.method === "HEAD" ? null : response.body;
       if (typeof body === "string" && filters.some((f) => f.encodeBody)) body = textStream(body);
       if (body === null || typeof body === "string") {
         if (response.body !== null && typeof response.body !== "string") void response.body.cancel().catch(() => {});
+        if (stream.log && typeof body === "string") stream.log.bytesSent = utf8Length(body);
         done("complete");
         return new Response(body, response);
       }
-      return new Response(watched(encodeBody(stream, filters, body), done), response);
+      const log = stream.log;
+      return new Response(watched(encodeBody(stream, filters, body), done, log ? (n) => void (log.bytesSent += n) : undefined), response);
     },
   };
 }
 
 /** Runs the decode phases and the terminal filter; every failure becomes a local reply. */
-async function decode(stream: Stream, filters: HttpFilter[], terminal: TerminalHttpFilter): Promise<HttpResponse> {
+async function decode(stream: Stream, filters: HttpFilter[], terminal: TerminalHttpFilter, headers: HeaderHandling): Promise<HttpResponse> {
   try {
     for (const f of filters) {
       if (f === terminal || !f.decodeHeaders) continue;
@@ -143,9 +237,13 @@ async function decode(stream: Stream, filters: HttpFilter[], terminal: TerminalH
         if (t) stream.requestBody = through(stream.requestBody, t);
       }
     }
-    return await terminal.respond(stream);
+    const response = headers.beforeRouter(stream) ?? (await terminal.respond(stream));
+    headers.afterRouter(stream, response);
+    return response;
   } catch (e) {
-    return errorReply(stream, toProxyError(e));
+    const reply = errorReply(stream, toProxyError(e));
+    if (stream.headerState?.routed) headers.afterRouter(stream, reply);
+    return reply;
   }
 }
 
@@ -164,7 +262,7 @@ function encodeBody(stream: Stream, filters: HttpFilter[], body: ReadableStream<
  * body's pipe into a cancelled stream as an unhandled rejection and resolves some such pipes without
  * saying they were cancelled.
  */
-function watched(body: ReadableStream<Uint8Array>, done: (reason: "complete" | "reset") => void): ReadableStream<Uint8Array> {
+function watched(body: ReadableStream<Uint8Array>, done: StreamDone, onBytes?: (n: number) => void): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   return new ReadableStream<Uint8Array>(
     {
@@ -174,14 +272,17 @@ function watched(body: ReadableStream<Uint8Array>, done: (reason: "complete" | "
           if (r.done) {
             controller.close();
             done("complete");
-          } else controller.enqueue(r.value);
+          } else {
+            onBytes?.(r.value.byteLength);
+            controller.enqueue(r.value);
+          }
         } catch (e) {
-          done("reset");
+          done("reset", "proxy");
           controller.error(e);
         }
       },
       cancel(reason) {
-        done("reset");
+        done("reset", "downstream");
         return reader.cancel(reason);
       },
     },
@@ -222,13 +323,41 @@ function textStream(text: string): ReadableStream<Uint8Array> {
   });
 }
 
-/** Returns the stream's one-shot completion: onStreamComplete of every filter, then the gauges. */
-function completion(stream: Stream, filters: HttpFilter[], active: Gauge, completed: Counter): (reason: "complete" | "reset") => void {
+/** Ends a stream: `complete`, or `reset` by the downstream (it went away) or by the proxy (a body failed). */
+type StreamDone = (reason: "complete" | "reset", by?: "downstream" | "proxy") => void;
+
+/** The engine's per-config stream stats. */
+interface StreamStats {
+  active: Gauge;
+  completed: Counter;
+  time: Histogram;
+  rxReset: Counter;
+  txReset: Counter;
+  resetAfterResponse: Counter;
+  upgradesActive: Gauge;
+}
+
+/**
+ * Returns the stream's one-shot completion: onStreamComplete of every filter, then the stats, then the
+ * access log (Envoy logs when the stream is destroyed, after its filters).
+ */
+function completion(stream: Stream, filters: HttpFilter[], stats: StreamStats, now: () => number, accessLogs: AccessLogs | undefined): StreamDone {
   let finished = false;
-  return (reason) => {
+  return (reason, by) => {
     if (finished) return;
     finished = true;
     stream.info.endReason = reason;
+    if (reason === "reset") {
+      // Response headers always precede a reset here: the engine hands back a response first.
+      stats.resetAfterResponse.inc();
+      if (by === "downstream") {
+        stats.rxReset.inc();
+        stream.info.responseFlags.push("DC");
+      } else {
+        stats.txReset.inc();
+        if (stream.info.responseFlags.length === 0) stream.info.responseFlags.push("UC");
+      }
+    }
     for (const f of filters) {
       try {
         f.onStreamComplete?.(stream);
@@ -236,9 +365,68 @@ function completion(stream: Stream, filters: HttpFilter[], active: Gauge, comple
         // A stats or logging hook must not break the stream; there is nothing left to answer.
       }
     }
-    active.dec();
-    completed.inc();
+    const end = now();
+    stats.active.dec();
+    stats.completed.inc();
+    stats.time.record(end - stream.info.startTime);
+    if (stream.upgraded) stats.upgradesActive.dec();
+    if (accessLogs && stream.log) accessLogs.log(stream.accessLogRecord(end));
   };
+}
+
+/** UTF-8 length of a string without encoding it. */
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+/** What the access log needs beyond StreamInfo, measured only when the HCM has access logs. */
+interface StreamLogState {
+  /** Wall clock at the start (ms since the epoch). */
+  startEpoch: number;
+  downstream: DownstreamInfo;
+  bytesReceived: number;
+  bytesSent: number;
+  /** Monotonic time the request's last byte arrived; undefined when not measurable. */
+  requestEnd?: number;
+  /** Monotonic time the upstream's response headers arrived. */
+  responseStart?: number;
+  responseHeaders?: Headers;
+}
+
+/**
+ * Counts a request body's bytes as it is read, and notes when it ended. Only for bodies without a
+ * Content-Length: wrapping a fixed-length body in a JS stream would make the runtime send it chunked.
+ */
+function countedBody(body: ReadableStream<Uint8Array>, log: StreamLogState, now: () => number): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const r = await reader.read();
+        if (r.done) {
+          log.requestEnd = now();
+          controller.close();
+        } else {
+          log.bytesReceived += r.value.byteLength;
+          controller.enqueue(r.value);
+        }
+      },
+      cancel(reason) {
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 function localReply(stream: Stream, reply: LocalReply): HttpResponse {
@@ -262,9 +450,13 @@ export function errorReply(stream: { info: StreamInfo } | undefined, error: Prox
   return { status: spec.status, statusText: "", headers, body: spec.body || null };
 }
 
-/** Envoy's local reply for a classified error, as a Response (for callers outside the engine). */
-export function errorResponse(error: ProxyError): Response {
+/**
+ * Envoy's local reply for a classified error, as a Response (for callers outside the engine). It carries
+ * `server` as the HCM would (`serverName`, default Envoy's "envoy"), so it looks like the engine's own.
+ */
+export function errorResponse(error: ProxyError, serverName = "envoy"): Response {
   const r = errorReply(undefined, error);
+  r.headers.set("server", serverName);
   return new Response(r.body as string | null, r);
 }
 
@@ -273,11 +465,23 @@ const NO_MATCH = Symbol("no route");
 class Stream implements HttpStream {
   readonly request: Request;
   readonly method: string;
-  readonly authority: string;
-  readonly path: string;
+  /** Rewritten by a route's host rewrite (shared/http/header-handling.ts). */
+  authority: string;
+  /** Rewritten by a route's path rewrite. */
+  path: string;
+  /** `:scheme`, set with headerState. */
+  scheme?: string;
+  /** Envoy's per-stream random value (route runtime_fraction, weighted clusters). */
+  randomValue = 0;
+  /** Header handling's per-stream facts (downstream address, internal/external, start time). */
+  headerState: StreamHeaderState | undefined;
   readonly requestHeaders: Headers;
   requestBody: ReadableStream<Uint8Array> | null;
   readonly info: StreamInfo;
+  /** Set when the stream is an allowed upgrade (counted in downstream_cx_upgrades_active). */
+  upgraded = false;
+  /** Access log measurements; undefined when the HCM has no access log. */
+  log: StreamLogState | undefined;
   private readonly table: RouteTable;
   private cached: RouteMatch | typeof NO_MATCH | undefined;
 
@@ -297,11 +501,53 @@ class Stream implements HttpStream {
   }
 
   route(): RouteMatch | undefined {
-    if (this.cached === undefined) this.cached = this.table.match(this.authority, this.path) ?? NO_MATCH;
+    if (this.cached === undefined) this.cached = this.table.route(this) ?? NO_MATCH;
     return this.cached === NO_MATCH ? undefined : this.cached;
   }
 
   clearRouteCache(): void {
     this.cached = undefined;
+  }
+
+  /** Starts the access log measurements (called once, right after construction). */
+  trackForLog(downstream: DownstreamInfo, now: () => number): void {
+    const log: StreamLogState = { startEpoch: Date.now(), downstream, bytesReceived: 0, bytesSent: 0 };
+    this.log = log;
+    const body = this.requestBody;
+    if (body === null) {
+      log.requestEnd = this.info.startTime;
+      return;
+    }
+    const length = this.request.headers.get("content-length");
+    if (length !== null && /^\d+$/.test(length)) log.bytesReceived = Number(length);
+    else this.requestBody = countedBody(body, log, now);
+  }
+
+  /** The access log entry of the finished stream. */
+  accessLogRecord(end: number): AccessLogRecord {
+    const log = this.log!;
+    const info = this.info;
+    const start = info.startTime;
+    return {
+      ...log.downstream,
+      startTime: log.startEpoch,
+      durationMs: end - start,
+      requestDurationMs: log.requestEnd === undefined ? undefined : log.requestEnd - start,
+      responseDurationMs: log.responseStart === undefined ? undefined : log.responseStart - start,
+      method: this.method,
+      path: this.path,
+      authority: this.authority,
+      scheme: this.scheme ?? this.request.url.slice(0, this.request.url.indexOf(":")),
+      requestHeaders: this.requestHeaders,
+      responseHeaders: log.responseHeaders,
+      responseCode: info.responseCode,
+      responseCodeDetails: info.responseCodeDetails,
+      responseFlags: info.responseFlags,
+      bytesReceived: log.bytesReceived,
+      bytesSent: log.bytesSent,
+      upstreamHost: info.upstreamHost,
+      upstreamCluster: info.upstreamCluster,
+      routeName: info.routeName,
+    };
   }
 }

@@ -2,8 +2,11 @@
  * Request-time errors: one {@link ProxyError} type with a stable `code`, and the one table
  * ({@link PROXY_ERRORS}) that maps each code to the HTTP status, Envoy response flag, body and
  * response code details of the local reply Envoy would send. Classify once, where the failure is
- * understood (the transport knows its runtime's socket errors), then match on `code`, never on
- * `instanceof` or message text.
+ * understood (the transport knows its runtime's socket errors, the router knows its timers), then
+ * match on `code`, never on `instanceof` or message text.
+ *
+ * A failure can carry extra response flags besides its own (the router adds `URX` when the retry
+ * limit was reached, `UO` when a retry was refused by the circuit breakers): {@link ProxyError.flags}.
  */
 
 /** Every request-time failure Legate classifies. Stable: tests, docs and the access log use them. */
@@ -13,6 +16,14 @@ export type ProxyErrorCode =
   | "no_healthy_upstream"
   | "upstream_connect_failure"
   | "upstream_connection_termination"
+  | "upstream_overflow"
+  | "upstream_request_timeout"
+  | "upstream_request_timeout_alt_response"
+  | "upstream_per_try_timeout"
+  | "upstream_per_try_idle_timeout"
+  | "upstream_reset_after_response_started"
+  | "stream_idle_timeout"
+  | "max_duration_timeout"
   | "no_config"
   | "internal_error";
 
@@ -33,6 +44,7 @@ export interface ProxyErrorSpec {
 }
 
 const UPSTREAM_RESET = "upstream connect error or disconnect/reset before headers. reset reason:";
+const UPSTREAM_TIMEOUT = "upstream request timeout";
 
 /** The one place codes become statuses, flags and bodies. */
 export const PROXY_ERRORS: Readonly<Record<ProxyErrorCode, ProxyErrorSpec>> = {
@@ -55,6 +67,35 @@ export const PROXY_ERRORS: Readonly<Record<ProxyErrorCode, ProxyErrorSpec>> = {
     source: "upstream",
     retryable: true,
   },
+  // A circuit breaker refused the attempt (max_connections, max_pending_requests, max_requests).
+  // Envoy never retries an overflow, and adds `x-envoy-overloaded: true` to the reply.
+  upstream_overflow: {
+    status: 503,
+    flag: "UO",
+    body: `${UPSTREAM_RESET} overflow`,
+    details: "upstream_reset_before_response_started{overflow}",
+    source: "upstream",
+    retryable: false,
+  },
+  // The route timeout (`timeout`, default 15 s, or x-envoy-upstream-rq-timeout-ms) covers every attempt.
+  upstream_request_timeout: { status: 504, flag: "UT", body: UPSTREAM_TIMEOUT, details: "upstream_response_timeout", source: "upstream", retryable: false },
+  // The same, for a trusted client that sent x-envoy-upstream-rq-timeout-alt-response.
+  upstream_request_timeout_alt_response: { status: 204, flag: "UT", body: "", details: "upstream_response_timeout", source: "upstream", retryable: false },
+  upstream_per_try_timeout: { status: 504, flag: "UT", body: UPSTREAM_TIMEOUT, details: "upstream_per_try_timeout", source: "upstream", retryable: true },
+  upstream_per_try_idle_timeout: { status: 504, flag: "UT", body: UPSTREAM_TIMEOUT, details: "upstream_per_try_idle_timeout", source: "upstream", retryable: true },
+  // Once response headers went downstream a failure can only reset the stream; the status is never sent.
+  upstream_reset_after_response_started: {
+    status: 502,
+    flag: "UR",
+    body: "",
+    details: "upstream_reset_after_response_started{remote_reset}",
+    source: "upstream",
+    retryable: false,
+  },
+  // The route's `idle_timeout` (Envoy's per-route stream idle timeout) fired before response headers.
+  stream_idle_timeout: { status: 408, flag: "SI", body: "stream timeout", details: "stream_idle_timeout", source: "downstream", retryable: false },
+  // The route's `max_stream_duration` elapsed before response headers.
+  max_duration_timeout: { status: 408, flag: "DT", body: "downstream duration timeout", details: "max_duration_timeout", source: "downstream", retryable: false },
   // Envoy has no flag for "nothing to serve yet"; NFCF (no filter chain found) is the closest: the
   // listener has no filter chain that could take the request.
   no_config: {
@@ -68,16 +109,37 @@ export const PROXY_ERRORS: Readonly<Record<ProxyErrorCode, ProxyErrorSpec>> = {
   internal_error: { status: 500, flag: "", body: "internal error", details: "legate_internal_error", source: "filter", retryable: false },
 };
 
+/** Options of a {@link ProxyError} beyond its code. */
+export interface ProxyErrorOptions {
+  cause?: unknown;
+  /**
+   * Response flags to report after the code's own (e.g. `URX` when the retry limit was reached before
+   * this failure could be retried). In the order they were set.
+   */
+  extraFlags?: readonly string[];
+}
+
 /** A classified request-time failure. `message` is for logs; the client sees the table's body. */
 export class ProxyError extends Error {
   readonly code: ProxyErrorCode;
-  constructor(code: ProxyErrorCode, message?: string, options?: { cause?: unknown }) {
-    super(message ?? PROXY_ERRORS[code].details, options);
+  /** The code's flag followed by {@link ProxyErrorOptions.extraFlags} (empty strings left out). */
+  readonly flags: readonly string[];
+  private readonly merged: ProxyErrorSpec | undefined;
+
+  constructor(code: ProxyErrorCode, message?: string, options?: ProxyErrorOptions) {
+    super(message ?? PROXY_ERRORS[code].details, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.name = "ProxyError";
+    const own = PROXY_ERRORS[code].flag;
+    const extra = options?.extraFlags?.filter((f) => f && f !== own) ?? [];
+    this.flags = own ? [own, ...extra] : extra;
+    // Envoy renders several flags comma-separated (%RESPONSE_FLAGS% "UF,URX"); so does `spec.flag`.
+    this.merged = extra.length ? { ...PROXY_ERRORS[code], flag: this.flags.join(",") } : undefined;
   }
+
+  /** The local reply for this failure: the table's entry, with every flag in `flag`. */
   get spec(): ProxyErrorSpec {
-    return PROXY_ERRORS[this.code];
+    return this.merged ?? PROXY_ERRORS[this.code];
   }
 }
 

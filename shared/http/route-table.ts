@@ -11,17 +11,61 @@
  * default, the port is part of the Host value: `foo.com` does not match `foo.com:8080` (Envoy's
  * `ignore_port_in_host_matching` / `strip_any_host_port` are not supported yet).
  *
- * Routes are tried in config order; the first match wins. `prefix` is matched against the whole
- * `:path` (query included), `path` against the path with the query string removed; both honour
- * `case_sensitive` (default true).
+ * Routes are tried in config order; the first match wins. The path: `prefix` is matched against the
+ * whole `:path` (query included), `path` and `safe_regex` against the path with the query removed
+ * (a regex must match all of it), `path_separated_prefix` against the path without the query (equal to
+ * it, or followed by `/`); `case_sensitive` (default true) applies to prefix, path and
+ * path_separated_prefix. Then `headers`, `query_parameters`, `grpc` and `runtime_fraction` must all
+ * hold (shared/http/matchers.ts).
+ *
+ * Cluster choice is part of matching, as in Envoy: a `weighted_clusters` route yields the entry of the
+ * cluster picked by the request's random value (or the `header_name` header's value) over the weights
+ * (runtime `<runtime_key_prefix>.<name>` overrides each), and a `cluster_header` route the cluster
+ * the header names ("" when absent: the router then answers 503 with flag NC, as Envoy does).
  */
-import type { RouteConfigModel, RouteModel, VirtualHostModel } from "../config/model.ts";
+import type { HeaderMutationsModel, RouteConfigModel, RouteModel, VirtualHostModel, WeightedClusterModel } from "../config/model.ts";
+import { createStaticRuntime, type Runtime } from "../runtime/runtime.ts";
+import { compileMutations, type HeaderLevel, type HeaderOps } from "./headers.ts";
+import { compileHeaderMatcher, compileQueryParameterMatcher, isGrpcRequest, type MatchRequest } from "./matchers.ts";
+import { compilePathRewrite, compileRedirectUri, type PathRewrite, pathWithoutQuery, type RedirectUri } from "./redirect.ts";
+import { compileRe2 } from "./re2.ts";
 
-/** A route with its matcher compiled. */
+/** What route matching reads from a request. */
+export interface RouteRequest extends MatchRequest {
+  /**
+   * Envoy's per-stream random value (a non-negative integer): `runtime_fraction` and weighted clusters
+   * use it. Default: a fresh random value per lookup.
+   */
+  readonly randomValue?: number;
+}
+
+/** How the route rewrites the Host (`host_rewrite_*`) when forwarding. */
+export interface HostRewrite {
+  literal?: string;
+  /** Lower-cased header name. */
+  header?: string;
+  auto?: boolean;
+}
+
+/** A route with its matcher and actions compiled. */
 export interface CompiledRoute {
+  /**
+   * The route. For a weighted-cluster or cluster-header route as matched, a copy whose
+   * `action.cluster` is the cluster picked for this request.
+   */
   readonly model: RouteModel;
-  /** True when the route's match accepts this `:path` (path and query, as sent). */
-  matches(path: string): boolean;
+  /** True when the route's match accepts the request (a bare string: a `:path`, with no headers). */
+  matches(request: RouteRequest | string): boolean;
+  /** Request header mutations (this route's, its virtual host's, the route configuration's), in application order. */
+  readonly requestHeaderOps: HeaderOps;
+  /** Response header mutations, in application order. */
+  readonly responseHeaderOps: HeaderOps;
+  /** The path rewrite of a route action or of a redirect; absent when none. */
+  readonly rewritePath?: PathRewrite;
+  /** Host rewrite of a route action; absent when none. */
+  readonly hostRewrite?: HostRewrite;
+  /** For a redirect route: builds the `location`. */
+  readonly redirect?: RedirectUri;
 }
 
 export interface CompiledVirtualHost {
@@ -37,27 +81,50 @@ export interface RouteMatch {
 
 export interface RouteTable {
   readonly name: string;
+  /** `internal_only_headers` (lower-cased), removed from external requests by the HCM. */
+  readonly internalOnlyHeaders: readonly string[];
   /** The virtual host for a Host/:authority value (any case; port included), or undefined. */
   findVirtualHost(host: string): CompiledVirtualHost | undefined;
   /**
-   * The first route of the selected virtual host that matches `path` (`:path`: path and query).
-   * Undefined when no virtual host or no route matches: the router answers 404 with flag NR.
-   * Called once per request; allocation-free except for case-insensitive matches.
+   * The route for a request: the first route of the selected virtual host that matches, with the
+   * cluster picked (weighted clusters, cluster_header). Undefined when no virtual host or no route
+   * matches: the router answers 404 with flag NR. Called once per request (cached by the stream).
    */
+  route(request: RouteRequest): RouteMatch | undefined;
+  /** {@link route} for a Host and `:path` alone (no headers, `GET`): for tests and tools. */
   match(host: string, path: string): RouteMatch | undefined;
+}
+
+export interface RouteTableOptions {
+  /** Runtime values for `runtime_fraction` and `runtime_key_prefix`. Default: none (config defaults). */
+  runtime?: Runtime;
 }
 
 /** Wildcards of one length, keyed by the domain without its `*`. */
 type WildcardBucket = { length: number; byText: Map<string, CompiledVirtualHost> };
 
-export function compileRouteTable(config: RouteConfigModel): RouteTable {
+/** A fresh non-negative random integer (53 bits), Envoy's per-stream random value. */
+export function randomStreamValue(): number {
+  return Math.floor(Math.random() * 2 ** 53);
+}
+
+/**
+ * Compiles the table. Throws Re2Error or FormatError for a regex or header value that cannot be used
+ * (config compilation reports those first, so a config that compiled never throws here).
+ */
+export function compileRouteTable(config: RouteConfigModel, options: RouteTableOptions = {}): RouteTable {
+  const runtime = options.runtime ?? createStaticRuntime();
   const exact = new Map<string, CompiledVirtualHost>();
   const suffixes = new Map<number, Map<string, CompiledVirtualHost>>();
   const prefixes = new Map<number, Map<string, CompiledVirtualHost>>();
   let catchAll: CompiledVirtualHost | undefined;
+  const global = compileMutations(config.headerMutations);
+  const mostSpecificWins = config.mostSpecificHeaderMutationsWins ?? false;
 
   for (const vh of config.virtualHosts) {
-    const compiled: CompiledVirtualHost = { model: vh, routes: vh.routes.map(compileRoute) };
+    const vhLevels = compileMutations(vh.headerMutations);
+    const levels = { config: global, vhost: vhLevels, mostSpecificWins };
+    const compiled: CompiledVirtualHost = { model: vh, routes: vh.routes.map((r) => compileRoute(r, levels, runtime)) };
     for (const raw of vh.domains) {
       const domain = raw.toLowerCase();
       // First definition wins: duplicates are refused at compile time, this only keeps lookup stable.
@@ -88,16 +155,25 @@ export function compileRouteTable(config: RouteConfigModel): RouteTable {
     return catchAll;
   };
 
+  const route = (request: RouteRequest): RouteMatch | undefined => {
+    const virtualHost = findVirtualHost(request.authority);
+    if (!virtualHost) return undefined;
+    const req = (request.randomValue === undefined ? { ...request, randomValue: randomStreamValue() } : request) as RouteRequest & { randomValue: number };
+    for (const r of virtualHost.routes) {
+      if (!r.matches(req)) continue;
+      const picked = pick(r, req);
+      return picked ? { virtualHost, route: picked } : undefined;
+    }
+    return undefined;
+  };
+
   return {
     name: config.name,
+    internalOnlyHeaders: config.internalOnlyHeaders ?? [],
     findVirtualHost,
+    route,
     match(host: string, path: string): RouteMatch | undefined {
-      const virtualHost = findVirtualHost(host);
-      if (!virtualHost) return undefined;
-      for (const route of virtualHost.routes) {
-        if (route.matches(path)) return { virtualHost, route };
-      }
-      return undefined;
+      return route({ method: "GET", authority: host, path, requestHeaders: new Headers() });
     },
   };
 }
@@ -112,33 +188,182 @@ function sortBuckets(m: Map<number, Map<string, CompiledVirtualHost>>): Wildcard
   return [...m.entries()].map(([length, byText]) => ({ length, byText })).sort((a, b) => b.length - a.length);
 }
 
-/** The path without its query string (Envoy's `path` match ignores the query). */
-function pathOnly(path: string): string {
-  const q = path.indexOf("?");
-  const h = path.indexOf("#");
-  const end = q < 0 ? h : h < 0 ? q : Math.min(q, h);
-  return end < 0 ? path : path.slice(0, end);
+interface Levels {
+  config: { request?: HeaderLevel; response?: HeaderLevel };
+  vhost: { request?: HeaderLevel; response?: HeaderLevel };
+  mostSpecificWins: boolean;
 }
 
-function compileRoute(model: RouteModel): CompiledRoute {
-  const { prefix, path, caseSensitive } = model.match;
-  let matches: (p: string) => boolean;
+/** Orders levels from most to least specific (Envoy's default), or the reverse. */
+function order(mostSpecificWins: boolean, ...mostSpecificFirst: (HeaderLevel | undefined)[]): HeaderOps {
+  const present = mostSpecificFirst.filter((l): l is HeaderLevel => l !== undefined);
+  return mostSpecificWins ? present.reverse() : present;
+}
+
+/** Internal shape: a compiled route plus what picking a cluster needs. */
+interface RouteEntry extends CompiledRoute {
+  /** Picks the cluster entry for a request that matched (weighted or header clusters); absent: itself. */
+  readonly pick?: (req: RouteRequest & { randomValue: number }) => CompiledRoute | undefined;
+}
+
+function pick(r: CompiledRoute, req: RouteRequest & { randomValue: number }): CompiledRoute | undefined {
+  const p = (r as RouteEntry).pick;
+  return p ? p(req) : r;
+}
+
+function compilePathMatch(model: RouteModel): (path: string) => boolean {
+  const { prefix, path, safeRegex, pathSeparatedPrefix, caseSensitive } = model.match;
+  if (safeRegex !== undefined) {
+    const re = compileRe2(safeRegex);
+    return (p) => re.fullMatch(pathWithoutQuery(p));
+  }
   if (path !== undefined) {
-    if (caseSensitive) matches = (p) => pathOnly(p) === path;
-    else {
-      const lower = path.toLowerCase();
-      matches = (p) => {
-        const only = pathOnly(p);
-        return only.length === lower.length && only.toLowerCase() === lower;
-      };
+    if (caseSensitive) return (p) => pathWithoutQuery(p) === path;
+    const lower = path.toLowerCase();
+    return (p) => {
+      const only = pathWithoutQuery(p);
+      return only.length === lower.length && only.toLowerCase() === lower;
+    };
+  }
+  if (pathSeparatedPrefix !== undefined) {
+    const want = caseSensitive ? pathSeparatedPrefix : pathSeparatedPrefix.toLowerCase();
+    return (p) => {
+      const only = pathWithoutQuery(p);
+      if (only.length < want.length) return false;
+      const head = only.slice(0, want.length);
+      if ((caseSensitive ? head : head.toLowerCase()) !== want) return false;
+      return only.length === want.length || only[want.length] === "/";
+    };
+  }
+  const pre = prefix ?? "";
+  if (caseSensitive) return (p) => p.startsWith(pre);
+  const lower = pre.toLowerCase();
+  return (p) => p.length >= lower.length && p.slice(0, lower.length).toLowerCase() === lower;
+}
+
+function compileRoute(model: RouteModel, levels: Levels, runtime: Runtime): CompiledRoute {
+  const pathMatch = compilePathMatch(model);
+  const m = model.match;
+  const headerMatchers = (m.headers ?? []).map(compileHeaderMatcher);
+  const queryMatchers = (m.queryParameters ?? []).map(compileQueryParameterMatcher);
+  const grpc = m.grpc === true;
+  const fraction = m.runtimeFraction;
+  const simple = headerMatchers.length === 0 && queryMatchers.length === 0 && !grpc && !fraction;
+
+  const matches = (request: RouteRequest | string): boolean => {
+    if (typeof request === "string") return simple && pathMatch(request);
+    if (fraction && !runtime.featureEnabled(fraction.runtimeKey, fraction.defaultValue, request.randomValue ?? randomStreamValue())) return false;
+    if (!pathMatch(request.path)) return false;
+    for (const h of headerMatchers) if (!h(request)) return false;
+    for (const q of queryMatchers) if (!q(request.path)) return false;
+    if (grpc && !isGrpcRequest(request.requestHeaders)) return false;
+    return true;
+  };
+
+  const own = compileMutations(model.headerMutations);
+  const requestHeaderOps = order(levels.mostSpecificWins, own.request, levels.vhost.request, levels.config.request);
+  const responseHeaderOps = order(levels.mostSpecificWins, own.response, levels.vhost.response, levels.config.response);
+  const action = model.action;
+
+  if (action.kind === "direct_response") {
+    const redirect = action.redirect;
+    return {
+      model,
+      matches,
+      requestHeaderOps,
+      responseHeaderOps,
+      rewritePath: redirect ? compilePathRewrite(model.match, redirect.prefixRewrite, redirect.regexRewrite) : undefined,
+      redirect: redirect ? compileRedirectUri(redirect) : undefined,
+    };
+  }
+
+  const rewrite = action.rewrite;
+  const hostRewrite: HostRewrite | undefined = rewrite && (rewrite.hostRewriteLiteral !== undefined || rewrite.hostRewriteHeader !== undefined || rewrite.autoHostRewrite)
+    ? { literal: rewrite.hostRewriteLiteral, header: rewrite.hostRewriteHeader, auto: rewrite.autoHostRewrite }
+    : undefined;
+  const base: CompiledRoute = {
+    model,
+    matches,
+    requestHeaderOps,
+    responseHeaderOps,
+    rewritePath: rewrite ? compilePathRewrite(model.match, rewrite.prefixRewrite, rewrite.regexRewrite) : undefined,
+    hostRewrite,
+  };
+  const spec = action.clusterSpecifier;
+  if (!spec) return base;
+
+  /** The same route sending to `cluster` (per request for cluster_header, per config for weights). */
+  const withCluster = (from: CompiledRoute, cluster: string): CompiledRoute => ({
+    ...from,
+    model: { ...from.model, action: { ...action, cluster } },
+  });
+
+  if (spec.kind === "header") {
+    const header = spec.header;
+    return { ...base, pick: (req) => withCluster(base, firstValue(req.requestHeaders.get(header)) ?? "") } as RouteEntry;
+  }
+
+  const entries = spec.clusters.map((wc) => weightedEntry(base, wc, levels.mostSpecificWins, withCluster));
+  const weights = spec.clusters.map((c) => c.weight);
+  const staticTotal = weights.reduce((a, b) => a + b, 0);
+  const keys = spec.runtimeKeyPrefix ? spec.clusters.map((c) => `${spec.runtimeKeyPrefix}.${c.name}`) : undefined;
+  const headerName = spec.headerName;
+  const pickEntry = (req: RouteRequest & { randomValue: number }): CompiledRoute | undefined => {
+    const current = keys ? keys.map((k, i) => runtime.getInteger(k, weights[i]!)) : weights;
+    const total = keys ? current.reduce((a, b) => a + b, 0) : staticTotal;
+    // Envoy treats a zero total (possible only through runtime overrides) as no route.
+    if (total === 0 || total > 0xffffffff) return undefined;
+    const selected = selectedValue(req, headerName, total);
+    let begin = 0;
+    for (let i = 0; i < entries.length; i++) {
+      const end = begin + current[i]!;
+      if (selected >= begin && selected < end) {
+        const entry = entries[i]!;
+        const ch = spec.clusters[i]!.clusterHeader;
+        if (ch !== undefined) {
+          const named = firstValue(req.requestHeaders.get(ch));
+          return withCluster(entry, named ?? "");
+        }
+        return entry;
+      }
+      begin = end;
     }
-  } else {
-    const pre = prefix ?? "";
-    if (caseSensitive) matches = (p) => p.startsWith(pre);
-    else {
-      const lower = pre.toLowerCase();
-      matches = (p) => p.length >= lower.length && p.slice(0, lower.length).toLowerCase() === lower;
+    return undefined;
+  };
+  return { ...base, pick: pickEntry } as RouteEntry;
+}
+
+/** The random value modulo the total: from the `header_name` header when it holds one uint64, else the stream's. */
+function selectedValue(req: RouteRequest & { randomValue: number }, headerName: string | undefined, total: number): number {
+  if (headerName !== undefined) {
+    const v = req.requestHeaders.get(headerName);
+    // One value only (several would be joined with ", "): Envoy falls back to the stream's value otherwise.
+    if (v !== null && /^\d{1,20}$/.test(v.trim())) {
+      const n = BigInt(v.trim());
+      if (n <= 0xffffffffffffffffn) return Number(n % BigInt(total));
     }
   }
-  return { model, matches };
+  return req.randomValue % total;
+}
+
+/** A weighted cluster's entry: the route, sending to that cluster, with the cluster's own header mutations. */
+function weightedEntry(
+  base: CompiledRoute,
+  wc: WeightedClusterModel,
+  mostSpecificWins: boolean,
+  withCluster: (from: CompiledRoute, cluster: string) => CompiledRoute,
+): CompiledRoute {
+  const own = compileMutations(wc.headerMutations as HeaderMutationsModel | undefined);
+  const requestHeaderOps = mostSpecificWins ? [...base.requestHeaderOps, ...(own.request ? [own.request] : [])] : [...(own.request ? [own.request] : []), ...base.requestHeaderOps];
+  const responseHeaderOps = mostSpecificWins ? [...base.responseHeaderOps, ...(own.response ? [own.response] : [])] : [...(own.response ? [own.response] : []), ...base.responseHeaderOps];
+  // The route's own host rewrite is applied after the cluster's, so it wins (as in Envoy).
+  const hostRewrite = base.hostRewrite ?? (wc.hostRewriteLiteral !== undefined ? { literal: wc.hostRewriteLiteral } : undefined);
+  return { ...withCluster(base, wc.name), requestHeaderOps, responseHeaderOps, hostRewrite };
+}
+
+/** The first of a header's values (Headers joins repeated values with ", "). */
+function firstValue(v: string | null): string | undefined {
+  if (v === null) return undefined;
+  const comma = v.indexOf(",");
+  return (comma < 0 ? v : v.slice(0, comma)).trim();
 }

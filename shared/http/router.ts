@@ -1,24 +1,46 @@
 /**
- * The router (`envoy.filters.http.router`): the terminal filter. Per stream it takes the route the
- * route table matched, answers a `direct_response` itself, or picks a host of the route's cluster and
- * sends the request through the {@link UpstreamTransport}.
+ * The router (`envoy.filters.http.router`): the terminal filter, and the only code that talks to
+ * upstreams. Per stream it takes the route the route table matched and either answers a
+ * `direct_response` itself or forwards the request to the route's cluster:
  *
- * Stats, with Envoy's names:
- * - `http.<stat_prefix>.no_route`, `no_cluster`, `rq_direct_response`;
- * - `cluster.<name>.upstream_rq_total` (requests that reached a host: a connect failure is not one),
- *   `upstream_rq_<code>`, `upstream_rq_<N>xx`, `upstream_rq_completed` (upstream responses, and the
- *   503 of a connect failure, as Envoy charges it), `upstream_rq_time` (ms, request start to end of the
- *   response body), `upstream_cx_connect_fail`, `upstream_cx_none_healthy`.
- * Adds `x-envoy-upstream-service-time` (ms to upstream response headers) to proxied responses, and
- * drops connection-specific (hop-by-hop) headers both ways, as Envoy's codecs do.
+ * 1. the request controls (x-envoy-retry-on, x-envoy-upstream-rq-timeout-ms, ...: request-controls.ts)
+ *    are read from trusted clients and removed for everyone;
+ * 2. the route's retry policy and the controls make the request's RetryState (retry-state.ts);
+ * 3. a request that could be retried or mirrored has its body buffered (body-buffer.ts), up to
+ *    `per_request_buffer_limit_bytes` (route, else virtual host, never above the listener's buffer
+ *    limit, 1 MiB by default); a larger body goes through once, unretried and unmirrored
+ *    (`retry_or_shadow_abandoned`);
+ * 4. the shadows of `request_mirror_policies` go out (mirror.ts), kept alive by the runtime's
+ *    `waitUntil` when the stream offers one;
+ * 5. the attempt loop (upstream-call.ts: host selection through the cluster runtime, circuit
+ *    breakers, per-try timeouts, retries with back-off, hedging, the route timeout) yields response
+ *    headers or a classified failure;
+ * 6. the response goes back with `x-envoy-upstream-service-time` and, when configured,
+ *    `x-envoy-attempt-count`; the route timeout, idle timeouts and max stream duration keep watching
+ *    its body (response-guard.ts).
  *
- * Not yet: timeouts, retries, hedging, mirroring, circuit breakers, header manipulation.
+ * Stats, with Envoy's names: `http.<stat_prefix>.no_route`, `no_cluster`, `rq_direct_response`,
+ * `rq_total`, `downstream_rq_idle_timeout`, `downstream_rq_max_duration_reached`; per cluster the
+ * cluster runtime's (`upstream_rq_total`, `upstream_rq_<code>`, `upstream_rq_<N>xx`,
+ * `upstream_rq_completed`, `upstream_rq_time`, `upstream_cx_connect_fail`, `upstream_cx_none_healthy`,
+ * circuit breakers, outlier detection) and the router's (router-stats.ts: retries, timeouts, resets).
+ * Connection-specific (hop-by-hop) headers are dropped both ways, as Envoy's codecs do.
  */
-import type { ClusterModel, EndpointModel } from "../config/model.ts";
-import { createLoadBalancer, type LbHost } from "../lb/index.ts";
-import type { Counter, Histogram, StatsScope } from "../stats/store.ts";
-import { ProxyError, toProxyError } from "./errors.ts";
+import type { ClusterModel, RequestMirrorPolicyModel, RouterPolicyModel, RoutingPriority } from "../config/model.ts";
+import { createStaticRuntime, type Runtime } from "../runtime/runtime.ts";
+import type { StatsScope } from "../stats/store.ts";
+import { type ClusterRuntime, getClusterRuntime, type UpstreamHost } from "../upstream/cluster.ts";
+import { computeHashKey } from "../upstream/hash-policy.ts";
+import { bufferRequestBody, NO_BODY, type RouterBody } from "./body-buffer.ts";
+import { isProxyError, ProxyError } from "./errors.ts";
 import type { HttpResponse, HttpStream, TerminalHttpFilter, TerminalHttpFilterFactory } from "./filter.ts";
+import { sendShadows } from "./mirror.ts";
+import { isTrustedRequest, takeRequestControls } from "./request-controls.ts";
+import { guardBody, hasLimits, type GuardLimits } from "./response-guard.ts";
+import { type CompiledRetryPolicy, compileRetryPolicy } from "./retry-policy.ts";
+import { createRetryState } from "./retry-state.ts";
+import { RouterClusterStats } from "./router-stats.ts";
+import { runUpstreamCall, type UpstreamCallResult } from "./upstream-call.ts";
 import type { UpstreamTransport } from "./upstream-transport.ts";
 
 /**
@@ -31,27 +53,14 @@ function stripHopByHop(headers: Headers): void {
   for (const h of HOP_BY_HOP) headers.delete(h);
 }
 
-/** An upstream host as the router sees it: the endpoint, and the requests in flight to it. */
-export interface RouterHost extends LbHost {
-  readonly endpoint: EndpointModel;
-  readonly weight: number;
-  activeRequests: number;
-}
-
 /** Picks the host for one attempt; undefined when the cluster has none to offer. */
-export type HostPicker = () => RouterHost | undefined;
+export type HostPicker = () => UpstreamHost | undefined;
 
-/**
- * The cluster's configured policy (`lb_policy`: ROUND_ROBIN weighted, RANDOM, LEAST_REQUEST) over its
- * endpoints, through shared/lb. Built once per config version; the router keeps `activeRequests`
- * current so LEAST_REQUEST sees the load.
- */
-export function createLbPicker(cluster: ClusterModel): HostPicker {
-  const hosts: RouterHost[] = cluster.endpoints.map((endpoint) => ({ endpoint, weight: endpoint.weight, activeRequests: 0 }));
-  const lb = createLoadBalancer<RouterHost>(cluster.lbPolicy);
-  lb.build(hosts);
-  return () => lb.chooseHost();
-}
+/** Header on responses whose flags the router set (URX, UO) although they came from the upstream. */
+const RESPONSE_FLAGS_HEADER = "x-legate-response-flags";
+
+/** Envoy's listener default `per_connection_buffer_limit_bytes`. */
+const DEFAULT_BUFFER_LIMIT = 1024 * 1024;
 
 export interface RouterOptions {
   /** The filter's configured name. Default `envoy.filters.http.router`. */
@@ -62,64 +71,88 @@ export interface RouterOptions {
   stats: StatsScope;
   /** The HCM's `stat_prefix`. */
   statPrefix: string;
-  /** Builds a cluster's host picker, once per config version. Default {@link createLbPicker}. */
+  /**
+   * Replaces a cluster's host selection (for tests); the picker then ignores hosts tried before.
+   * Default: the cluster runtime's `chooseHost`.
+   */
   createPicker?: (cluster: ClusterModel) => HostPicker;
+  /**
+   * The listener's `per_connection_buffer_limit_bytes`: the most a request body is buffered for
+   * retries and mirroring (a route's `per_request_buffer_limit_bytes` can only lower it). Default 1 MiB.
+   */
+  connectionBufferLimitBytes?: number;
+  /** Runtime values (`upstream.use_retry`, `upstream.base_retry_backoff_ms`, mirror fractions, breakers). */
+  runtime?: Runtime;
   /** Monotonic milliseconds. Default `performance.now()`. */
   now?: () => number;
+  /** Uniform in [0, 1) (back-off jitter, mirror fractions). Default `Math.random`. */
+  random?: () => number;
 }
 
-/** A cluster's per-config state: its picker and its stats, looked up once. */
-class ClusterRuntime {
-  readonly model: ClusterModel;
-  readonly pick: HostPicker;
-  readonly rqTotal: Counter;
-  readonly rqCompleted: Counter;
-  readonly cxConnectFail: Counter;
-  readonly cxNoneHealthy: Counter;
-  readonly rqTime: Histogram;
-  private readonly scope: StatsScope;
-  private readonly byCode = new Map<number, Counter>();
-  private readonly byClass: Counter[] = [];
+/** What a stream may offer besides HttpStream: the runtime's way to keep work alive after the response. */
+interface WaitUntilStream {
+  waitUntil?(promise: Promise<unknown>): void;
+}
 
-  constructor(model: ClusterModel, stats: StatsScope, pick: HostPicker) {
-    this.model = model;
-    this.pick = pick;
-    this.scope = stats.scope(`cluster.${model.name}.`);
-    this.rqTotal = this.scope.counter("upstream_rq_total");
-    this.rqCompleted = this.scope.counter("upstream_rq_completed");
-    this.cxConnectFail = this.scope.counter("upstream_cx_connect_fail");
-    this.cxNoneHealthy = this.scope.counter("upstream_cx_none_healthy");
-    this.rqTime = this.scope.histogram("upstream_rq_time");
-  }
+/** A route's router settings compiled for the request path, once per config version. */
+interface CompiledRoutePolicy {
+  readonly model: RouterPolicyModel | undefined;
+  readonly timeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly maxStreamDurationMs: number;
+  readonly retry: CompiledRetryPolicy | undefined;
+  readonly hedge: boolean;
+  readonly mirrors: readonly RequestMirrorPolicyModel[];
+  readonly bufferLimit: number;
+  readonly includeAttemptCount: boolean;
+  readonly includeAttemptCountInResponse: boolean;
+  readonly includeIsTimeoutRetry: boolean;
+}
 
-  /** Envoy's chargeUpstreamCode: `upstream_rq_<code>`, `upstream_rq_<N>xx`, `upstream_rq_completed`. */
-  chargeCode(status: number): void {
-    let c = this.byCode.get(status);
-    if (!c) this.byCode.set(status, (c = this.scope.counter(`upstream_rq_${status}`)));
-    c.inc();
-    const cls = Math.floor(status / 100);
-    (this.byClass[cls] ??= this.scope.counter(`upstream_rq_${cls}xx`)).inc();
-    this.rqCompleted.inc();
-  }
+/** A cluster as the router uses it: the isolate's runtime (shared/upstream) and the router's own stats. */
+interface RouterCluster {
+  readonly runtime: ClusterRuntime;
+  readonly stats: RouterClusterStats;
+  readonly pick: (tried: ReadonlySet<UpstreamHost> | undefined, hashKey: bigint | undefined) => UpstreamHost | undefined;
 }
 
 /** Builds the router's factory once per config version. */
 export function createRouterFactory(options: RouterOptions): TerminalHttpFilterFactory {
   const now = options.now ?? (() => performance.now());
-  const createPicker = options.createPicker ?? createLbPicker;
-  const clusters = new Map<string, ClusterRuntime>();
-  for (const c of options.clusters.values()) clusters.set(c.name, new ClusterRuntime(c, options.stats, createPicker(c)));
+  const random = options.random ?? Math.random;
+  const runtime = options.runtime ?? createStaticRuntime();
+  const connectionLimit = options.connectionBufferLimitBytes ?? DEFAULT_BUFFER_LIMIT;
+  const clusters = new Map<string, RouterCluster>();
+  for (const model of options.clusters.values()) {
+    const rt = getClusterRuntime(model, options.stats, options.runtime);
+    const custom = options.createPicker?.(model);
+    clusters.set(model.name, {
+      runtime: rt,
+      stats: new RouterClusterStats(rt.stats),
+      pick: custom ? () => custom() : (triedHosts, hashKey) => rt.chooseHost({ triedHosts, hashKey }),
+    });
+  }
   const http = options.stats.scope(`http.${options.statPrefix}.`);
   const noRoute = http.counter("no_route");
   const noCluster = http.counter("no_cluster");
   const directResponse = http.counter("rq_direct_response");
+  const rqTotal = http.counter("rq_total");
+  const idleTimeout = http.counter("downstream_rq_idle_timeout");
+  const maxDurationReached = http.counter("downstream_rq_max_duration_reached");
   const transport = options.transport;
+  const policies = new WeakMap<RouterPolicyModel, CompiledRoutePolicy>();
+  const defaults = compilePolicy(undefined, connectionLimit);
+  const policyOf = (model: RouterPolicyModel | undefined): CompiledRoutePolicy => {
+    if (!model) return defaults;
+    let p = policies.get(model);
+    if (!p) policies.set(model, (p = compilePolicy(model, connectionLimit)));
+    return p;
+  };
+  const onStreamLimit = (kind: "idle" | "max_duration") => (kind === "idle" ? idleTimeout : maxDurationReached).inc();
 
   class RouterFilter implements TerminalHttpFilter {
-    private cluster: ClusterRuntime | undefined;
-    private host: RouterHost | undefined;
-    private upstreamStart = 0;
-    private gotHeaders = false;
+    private cluster: RouterCluster | undefined;
+    private result: UpstreamCallResult | undefined;
 
     async respond(stream: HttpStream): Promise<HttpResponse> {
       const match = stream.route();
@@ -142,57 +175,175 @@ export function createRouterFactory(options: RouterOptions): TerminalHttpFilterF
         noCluster.inc();
         throw new ProxyError("cluster_not_found", `cluster "${action.cluster}" is not defined`);
       }
+      rqTotal.inc();
       this.cluster = cluster;
-      stream.info.upstreamCluster = cluster.model.name;
-      const host = cluster.pick();
-      if (!host) {
-        cluster.cxNoneHealthy.inc();
-        throw new ProxyError("no_healthy_upstream", `cluster "${cluster.model.name}" has no hosts`);
+      stream.info.upstreamCluster = cluster.runtime.name;
+      const policy = policyOf(action.router);
+      const headers = stream.requestHeaders;
+      stripHopByHop(headers);
+      const te = headers.get("te");
+      if (te !== null && te.trim().toLowerCase() !== "trailers") headers.delete("te");
+
+      const controls = takeRequestControls(headers, isTrustedRequest(headers));
+      const timeoutMs = controls?.timeoutMs ?? policy.timeoutMs;
+      let perTryTimeoutMs = controls?.perTryTimeoutMs ?? policy.retry?.perTryTimeoutMs ?? 0;
+      // Envoy ignores a per-try timeout that is not below the route timeout.
+      if (timeoutMs > 0 && perTryTimeoutMs >= timeoutMs) perTryTimeoutMs = 0;
+      const hedge = controls?.hedgeOnPerTryTimeout ?? policy.hedge;
+      const priority: RoutingPriority = "DEFAULT";
+      let retry = createRetryState({
+        policy: policy.retry,
+        controls,
+        request: stream,
+        breakers: cluster.runtime.breakers,
+        stats: cluster.stats,
+        priority,
+        runtime,
+        random,
+        epochNow: Date.now,
+      });
+
+      let body: RouterBody = NO_BODY;
+      if (stream.requestBody) {
+        if (retry || policy.mirrors.length > 0) {
+          body = await bufferRequestBody(stream.requestBody, policy.bufferLimit, headers.get("content-length"));
+          if (body.kind === "stream") {
+            // Too large to keep: sent once, neither retried nor mirrored.
+            cluster.stats.retryOrShadowAbandoned.inc();
+            retry = undefined;
+          }
+        } else body = { kind: "stream", stream: stream.requestBody };
       }
-      const { address, port } = host.endpoint;
-      const hostPort = `${address.includes(":") ? `[${address}]` : address}:${port}`;
-      stream.info.upstreamHost = hostPort;
-      const requestHeaders = stream.requestHeaders;
-      stripHopByHop(requestHeaders);
-      const te = requestHeaders.get("te");
-      if (te !== null && te.trim().toLowerCase() !== "trailers") requestHeaders.delete("te");
-      this.upstreamStart = now();
-      this.host = host;
-      host.activeRequests++;
-      let response: Response;
-      try {
-        response = await transport.fetch({
-          url: `http://${hostPort}${stream.path}`,
+
+      if (policy.mirrors.length > 0 && body.kind !== "stream") {
+        const shadows = sendShadows({
+          policies: policy.mirrors,
+          cluster: (name) => {
+            const c = clusters.get(name);
+            return c && { runtime: c.runtime, stats: c.stats };
+          },
+          transport,
+          runtime,
+          random,
           method: stream.method,
-          headers: requestHeaders,
-          body: stream.requestBody,
+          path: stream.path,
           authority: stream.authority,
-          cluster: cluster.model,
-          host: host.endpoint,
+          headers,
+          body,
+          timeoutMs,
+        });
+        if (shadows) (stream as HttpStream & WaitUntilStream).waitUntil?.(shadows);
+      }
+
+      const hashKey = action.hashPolicy ? computeHashKey(action.hashPolicy, { headers, path: stream.path, sourceIp: stream.request.headers.get("cf-connecting-ip") ?? undefined }) : undefined;
+      const maxDurationDeadline = policy.maxStreamDurationMs > 0 ? stream.info.startTime + policy.maxStreamDurationMs : Infinity;
+      const callStart = now();
+      let result: UpstreamCallResult;
+      try {
+        result = await runUpstreamCall({
+          cluster: cluster.runtime,
+          stats: cluster.stats,
+          transport,
+          pickHost: (tried) => cluster.pick(tried, hashKey),
+          priority,
+          method: stream.method,
+          path: stream.path,
+          authority: stream.authority,
+          headers,
+          body,
+          retry,
+          timeoutMs,
+          perTryTimeoutMs,
+          perTryIdleTimeoutMs: policy.retry?.perTryIdleTimeoutMs ?? 0,
+          hedgeOnPerTryTimeout: hedge,
+          idleTimeoutMs: policy.idleTimeoutMs,
+          maxDurationDeadline,
+          previousHosts: policy.retry?.model.previousHosts ?? false,
+          includeAttemptCount: policy.includeAttemptCount,
+          includeIsTimeoutRetry: policy.includeIsTimeoutRetry,
+          timeoutAltResponse: controls?.timeoutAltResponse ?? false,
+          onStreamLimit,
+          onHost: (host) => (stream.info.upstreamHost = host.hostPort),
+          now,
         });
       } catch (e) {
-        const err = toProxyError(e);
-        if (err.code === "upstream_connect_failure") cluster.cxConnectFail.inc();
-        if (err.spec.source === "upstream") cluster.chargeCode(err.spec.status);
-        throw err;
+        if (isProxyError(e) && e.flags.includes("UO")) return overloadedReply(stream, e);
+        throw e;
       }
-      this.gotHeaders = true;
-      // Envoy charges upstream_rq_total when the pool binds the request to a connection; fetch shows
-      // that only as "headers arrived", so a connect failure is not counted here (as in Envoy).
-      cluster.rqTotal.inc();
-      cluster.chargeCode(response.status);
+      this.result = result;
+      const response = result.response;
       stream.info.responseCodeDetails = "via_upstream";
-      const headers = new Headers(response.headers);
-      stripHopByHop(headers);
-      headers.set("x-envoy-upstream-service-time", String(Math.round(now() - this.upstreamStart)));
-      return { status: response.status, statusText: response.statusText, headers, body: response.body };
+      for (const f of result.flags) stream.info.responseFlags.push(f);
+      const out = new Headers(response.headers);
+      stripHopByHop(out);
+      out.set("x-envoy-upstream-service-time", String(Math.round(now() - result.attemptStart)));
+      if (policy.includeAttemptCountInResponse) out.set("x-envoy-attempt-count", String(result.attempts));
+      if (result.flags.length) out.set(RESPONSE_FLAGS_HEADER, result.flags.join(","));
+
+      let responseBody: ReadableStream<Uint8Array> | null = response.body;
+      // An upgrade's 101 leaves the stream to the WebSocket pump: no body to watch.
+      if (responseBody && response.status !== 101) {
+        const limits: GuardLimits = {
+          // The route timeout lasts until the response is complete.
+          deadline: timeoutMs > 0 ? callStart + timeoutMs : Infinity,
+          maxDurationDeadline,
+          idleMs: policy.idleTimeoutMs,
+          perTryIdleMs: policy.retry?.perTryIdleTimeoutMs ?? 0,
+        };
+        if (hasLimits(limits)) {
+          const stats = cluster.stats;
+          responseBody = guardBody(responseBody, limits, now, {
+            onExpire: (kind) => {
+              stats.txReset.inc();
+              if (kind === "timeout") stats.timeout.inc();
+              else if (kind === "per_try_idle") stats.perTryIdleTimeout.inc();
+              else onStreamLimit(kind);
+              stream.info.responseFlags.push(kind === "idle" ? "SI" : kind === "max_duration" ? "DT" : "UT");
+            },
+            onUpstreamError: () => stats.rxReset.inc(),
+          });
+        }
+      }
+      return { status: response.status, statusText: response.statusText, headers: out, body: responseBody };
     }
 
     onStreamComplete(): void {
-      if (this.host) this.host.activeRequests--;
-      if (this.gotHeaders && this.cluster) this.cluster.rqTime.record(now() - this.upstreamStart);
+      const result = this.result;
+      if (!result || !this.cluster) return;
+      result.attempt.end();
+      this.cluster.runtime.rqTime.record(now() - result.attemptStart);
     }
   }
 
   return { name: options.name ?? "envoy.filters.http.router", create: () => new RouterFilter() };
+}
+
+/** Compiles a route's router settings (or Envoy's defaults when the route has none). */
+function compilePolicy(model: RouterPolicyModel | undefined, connectionLimit: number): CompiledRoutePolicy {
+  const retry = model?.retryPolicy ? compileRetryPolicy(model.retryPolicy) : undefined;
+  return {
+    model,
+    timeoutMs: model?.timeoutMs ?? 15_000,
+    idleTimeoutMs: model?.idleTimeoutMs ?? 0,
+    maxStreamDurationMs: model?.maxStreamDurationMs ?? 0,
+    retry,
+    hedge: model?.hedgeOnPerTryTimeout ?? false,
+    mirrors: model?.mirrorPolicies ?? [],
+    bufferLimit: Math.min(model?.perRequestBufferLimitBytes ?? connectionLimit, connectionLimit),
+    includeAttemptCount: model?.includeRequestAttemptCount ?? false,
+    includeAttemptCountInResponse: model?.includeAttemptCountInResponse ?? false,
+    includeIsTimeoutRetry: model?.includeIsTimeoutRetryHeader ?? false,
+  };
+}
+
+/**
+ * A circuit breaker refused the request (UO): Envoy's 503 with `x-envoy-overloaded: true`, built here
+ * because the engine's local replies carry no extra headers.
+ */
+function overloadedReply(stream: HttpStream, error: ProxyError): HttpResponse {
+  const spec = error.spec;
+  const headers = new Headers({ "content-type": "text/plain", "x-envoy-overloaded": "true", [RESPONSE_FLAGS_HEADER]: spec.flag });
+  for (const f of error.flags) stream.info.responseFlags.push(f);
+  stream.info.responseCodeDetails = spec.details;
+  return { status: spec.status, statusText: "", headers, body: spec.body };
 }

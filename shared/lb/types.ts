@@ -15,6 +15,12 @@ export interface LbHost {
    * by LEAST_REQUEST only, so it may change between picks without a rebuild.
    */
   readonly activeRequests: number;
+  /**
+   * The string RING_HASH and MAGLEV place the host by (Envoy hashes the host's address, `ip:port`).
+   * Read at build time. Required for stable placement: a host without one is hashed by its position
+   * in the list, which moves when membership changes.
+   */
+  readonly hashKey?: string;
 }
 
 /** Per-pick context (Envoy's `LoadBalancerContext`, reduced to what Legate uses). */
@@ -25,21 +31,28 @@ export interface LbContext<H extends LbHost> {
    * hosts, so a retry always has a target (Envoy re-selects after `host_selection_retry_max_attempts`).
    */
   triedHosts?: ReadonlySet<H>;
+  /**
+   * The request's 64-bit hash (from the route's `hash_policy`), for RING_HASH and MAGLEV; the other
+   * policies ignore it. Absent: those two pick a random point, as Envoy does without a hash.
+   */
+  hash?: bigint;
 }
 
 /** One load-balancing policy over one host list. */
 export interface LoadBalancer<H extends LbHost> {
   /** The policy, as spelled in Envoy's `Cluster.lb_policy`. */
-  readonly policy: "ROUND_ROBIN" | "RANDOM" | "LEAST_REQUEST";
+  readonly policy: "ROUND_ROBIN" | "RANDOM" | "LEAST_REQUEST" | "RING_HASH" | "MAGLEV";
   /**
    * Replaces the host list. Called when the cluster's membership changes (and once before the first
    * pick); O(n). Hosts are kept by reference: `chooseHost` returns the same objects.
+   * `weights` (same order as `hosts`), when given, replaces each host's `weight`: the cluster passes
+   * locality-adjusted weights to RING_HASH and MAGLEV; the other policies use `weight`.
    */
-  build(hosts: readonly H[]): void;
+  build(hosts: readonly H[], weights?: readonly number[]): void;
   /**
    * Picks a host, or `undefined` when the list is empty. Called once per upstream connection or
    * request attempt; O(1) or O(log n) for unweighted and round-robin picks, O(n) for weighted
-   * LEAST_REQUEST.
+   * LEAST_REQUEST, O(log ring) for RING_HASH and O(1) for MAGLEV (plus a walk past tried hosts).
    */
   chooseHost(context?: LbContext<H>): H | undefined;
 }

@@ -1,0 +1,137 @@
+/**
+ * Timeouts that outlive the response headers. Envoy's route `timeout` lasts until the upstream
+ * response is complete, the route `idle_timeout` and the retry policy's `per_try_idle_timeout` are
+ * reset by every body chunk, and `max_stream_duration` bounds the whole stream. Once headers have gone
+ * downstream none of them can produce a status any more: they reset the stream (the downstream body
+ * errors) and cancel the upstream response.
+ *
+ * {@link guardBody} wraps the upstream response body with one timer (re-armed lazily, not per chunk).
+ * The router uses it only when one of those limits applies to the request.
+ */
+import { ProxyError } from "./errors.ts";
+
+/** The limits still running when response headers arrive. */
+export interface GuardLimits {
+  /** Monotonic time the route timeout expires; Infinity when none. */
+  deadline: number;
+  /** Monotonic time `max_stream_duration` expires; Infinity when none. */
+  maxDurationDeadline: number;
+  /** Route `idle_timeout` in ms; 0 when none. */
+  idleMs: number;
+  /** `per_try_idle_timeout` in ms; 0 when none. */
+  perTryIdleMs: number;
+}
+
+/** Which limit reset the stream. */
+export type GuardExpiry = "timeout" | "max_duration" | "idle" | "per_try_idle";
+
+export interface GuardCallbacks {
+  /** A limit expired: the upstream response was cancelled and the downstream body errors. Called at most once. */
+  onExpire(kind: GuardExpiry): void;
+  /** Reading the upstream body failed (a reset mid-body). Called at most once. */
+  onUpstreamError(error: unknown): void;
+}
+
+const EXPIRY_ERRORS: Readonly<Record<GuardExpiry, ConstructorParameters<typeof ProxyError>[0]>> = {
+  timeout: "upstream_request_timeout",
+  max_duration: "max_duration_timeout",
+  idle: "stream_idle_timeout",
+  per_try_idle: "upstream_per_try_idle_timeout",
+};
+
+/** True when any limit applies (else the body needs no guard). */
+export function hasLimits(l: GuardLimits): boolean {
+  return l.deadline !== Infinity || l.maxDurationDeadline !== Infinity || l.idleMs > 0 || l.perTryIdleMs > 0;
+}
+
+/** Wraps `body` so the limits reset the stream. The returned stream is pulled chunk by chunk (no buffering). */
+export function guardBody(body: ReadableStream<Uint8Array>, limits: GuardLimits, now: () => number, callbacks: GuardCallbacks): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let lastActivity = now();
+  let finished = false;
+  /** A read of the upstream body is pending. */
+  let reading = false;
+  /**
+   * Cancels the upstream body, but never under a pending read: workerd reports a native body read
+   * interrupted by cancel (or abort) as an unhandled rejection, so such a cancel waits for the read to
+   * settle (the next chunk, the end, or the runtime ending the request).
+   */
+  let cancelPending = false;
+  const cancelUpstream = () => {
+    if (reading) cancelPending = true;
+    else void reader.cancel().catch(() => {});
+  };
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+
+  const due = (): { at: number; kind: GuardExpiry } => {
+    let at = limits.deadline;
+    let kind: GuardExpiry = "timeout";
+    if (limits.maxDurationDeadline < at) [at, kind] = [limits.maxDurationDeadline, "max_duration"];
+    if (limits.idleMs > 0 && lastActivity + limits.idleMs < at) [at, kind] = [lastActivity + limits.idleMs, "idle"];
+    if (limits.perTryIdleMs > 0 && lastActivity + limits.perTryIdleMs < at) [at, kind] = [lastActivity + limits.perTryIdleMs, "per_try_idle"];
+    return { at, kind };
+  };
+  const finish = () => {
+    finished = true;
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+  };
+  const arm = () => {
+    const { at, kind } = due();
+    if (at === Infinity) return;
+    const wait = at - now();
+    if (wait <= 0) return expire(kind);
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (!finished) arm();
+    }, Math.ceil(wait));
+  };
+  const expire = (kind: GuardExpiry) => {
+    if (finished) return;
+    finish();
+    callbacks.onExpire(kind);
+    controller.error(new ProxyError(EXPIRY_ERRORS[kind]));
+    cancelUpstream();
+  };
+
+  return new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        controller = c;
+        arm();
+      },
+      async pull(c) {
+        let r: ReadableStreamReadResult<Uint8Array>;
+        reading = true;
+        try {
+          r = await reader.read();
+        } catch (e) {
+          reading = false;
+          if (finished) return;
+          finish();
+          callbacks.onUpstreamError(e);
+          c.error(e);
+          return;
+        }
+        reading = false;
+        if (finished) {
+          if (cancelPending && !r.done) void reader.cancel().catch(() => {});
+          return;
+        }
+        if (r.done) {
+          finish();
+          c.close();
+          return;
+        }
+        lastActivity = now();
+        c.enqueue(r.value);
+      },
+      cancel() {
+        finish();
+        cancelUpstream();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}

@@ -1,0 +1,114 @@
+import { murmurHash2 } from "./murmur2.ts";
+import type { LbContext, LbHost, LbOptions, LoadBalancer } from "./types.ts";
+import { xxHash64 } from "./xxhash64.ts";
+
+export type HashFunction = "XX_HASH" | "MURMUR_HASH_2";
+
+export interface RingHashOptions extends LbOptions {
+  /** `ring_hash_lb_config.minimum_ring_size`. Default 1024. */
+  minimumRingSize?: number;
+  /** `ring_hash_lb_config.maximum_ring_size`. Default 8M (8,388,608). */
+  maximumRingSize?: number;
+  /** `ring_hash_lb_config.hash_function`. Default XX_HASH. */
+  hashFunction?: HashFunction;
+}
+
+export const DEFAULT_MIN_RING_SIZE = 1024;
+export const DEFAULT_MAX_RING_SIZE = 8 * 1024 * 1024;
+
+/** A uniformly random unsigned 64-bit value from a [0, 1) source (for picks without a hash). */
+export function randomHash64(random: () => number): bigint {
+  const hi = BigInt(Math.floor(random() * 0x100000000) >>> 0);
+  const lo = BigInt(Math.floor(random() * 0x100000000) >>> 0);
+  return (hi << 32n) | lo;
+}
+
+/**
+ * Envoy's RING_HASH (ketama-style consistent hashing). Each host is placed on a 64-bit ring at
+ * `hash("<hashKey>_<i>")` for i = 0, 1, …, a number of times proportional to its normalized weight:
+ * the smallest normalized weight gets at least `ceil(min_weight × minimum_ring_size)` entries, and the
+ * ring never exceeds `maximum_ring_size`. A request goes to the first entry at or after its hash
+ * (wrapping). Adding or removing one host of N moves only about 1/N of the keys.
+ *
+ * Built whole on every membership or health change (O(ring × log ring)); a pick is a binary search.
+ * With `triedHosts`, the walk continues clockwise to the first entry of an untried host.
+ */
+export class RingHashLoadBalancer<H extends LbHost> implements LoadBalancer<H> {
+  readonly policy = "RING_HASH";
+  private hosts: readonly H[] = [];
+  private ringHashes = new BigUint64Array(0);
+  private ringHosts = new Int32Array(0);
+  private readonly random: () => number;
+  private readonly minSize: number;
+  private readonly maxSize: number;
+  private readonly hash: (s: string) => bigint;
+
+  constructor(options: RingHashOptions = {}) {
+    this.random = options.random ?? Math.random;
+    this.minSize = options.minimumRingSize ?? DEFAULT_MIN_RING_SIZE;
+    this.maxSize = options.maximumRingSize ?? DEFAULT_MAX_RING_SIZE;
+    this.hash = options.hashFunction === "MURMUR_HASH_2" ? (s) => murmurHash2(s) : (s) => xxHash64(s);
+  }
+
+  /** Entries on the ring (for tests and /clusters). */
+  get ringSize(): number {
+    return this.ringHashes.length;
+  }
+
+  /**
+   * Builds the ring. `weights` (same order as `hosts`) overrides each host's `weight`: the cluster
+   * passes locality-adjusted weights when locality-weighted balancing is on.
+   */
+  build(hosts: readonly H[], weights?: readonly number[]): void {
+    this.hosts = hosts;
+    const n = hosts.length;
+    if (n === 0) {
+      this.ringHashes = new BigUint64Array(0);
+      this.ringHosts = new Int32Array(0);
+      return;
+    }
+    const raw = hosts.map((h, i) => Math.max(0, weights?.[i] ?? h.weight));
+    const w = raw.every((x) => x === 0) ? raw.map(() => 1) : raw;
+    const total = w.reduce((a, b) => a + b, 0);
+    const norm = w.map((x) => x / total);
+    let minNorm = Infinity;
+    for (const x of norm) if (x > 0 && x < minNorm) minNorm = x;
+    const scale = Math.min(Math.ceil(minNorm * this.minSize) / minNorm, this.maxSize);
+    const entries: { hash: bigint; host: number }[] = [];
+    let target = 0;
+    for (let i = 0; i < n; i++) {
+      target += scale * norm[i]!;
+      const key = hosts[i]!.hashKey ?? String(i);
+      // Entries so far must reach the running target; the last host absorbs the rounding.
+      for (let j = 0; entries.length < target && entries.length < this.maxSize; j++) {
+        entries.push({ hash: this.hash(`${key}_${j}`), host: i });
+      }
+    }
+    entries.sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : a.host - b.host));
+    this.ringHashes = BigUint64Array.from(entries, (e) => e.hash);
+    this.ringHosts = Int32Array.from(entries, (e) => e.host);
+  }
+
+  chooseHost(context?: LbContext<H>): H | undefined {
+    const size = this.ringHashes.length;
+    if (size === 0) return undefined;
+    const h = context?.hash ?? randomHash64(this.random);
+    // First entry with hash >= h, wrapping to 0.
+    let lo = 0;
+    let hi = size;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.ringHashes[mid]! < h) lo = mid + 1;
+      else hi = mid;
+    }
+    const start = lo === size ? 0 : lo;
+    const tried = context?.triedHosts;
+    const first = this.hosts[this.ringHosts[start]!]!;
+    if (!tried || tried.size === 0 || !tried.has(first)) return first;
+    for (let k = 1; k < size; k++) {
+      const host = this.hosts[this.ringHosts[(start + k) % size]!]!;
+      if (!tried.has(host)) return host;
+    }
+    return first;
+  }
+}
