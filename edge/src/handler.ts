@@ -59,6 +59,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions = {}): EdgeHandler
             transport,
             stats,
             websocket: edgeWebSocket,
+            connectionBufferLimitBytes: listener.perConnectionBufferLimitBytes,
             // layered_runtime static layers; issue 6 feeds runtime flags pushed to KV through the same interface.
             runtime: createStaticRuntime(model.runtime),
           }),
@@ -78,7 +79,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions = {}): EdgeHandler
         noConfig.inc();
         return errorResponse(new ProxyError("no_config"));
       }
-      return snapshot.built.handle(request);
+      return snapshot.built.handle(request, { waitUntil });
     },
   };
 }

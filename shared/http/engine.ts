@@ -72,12 +72,26 @@ export interface HttpEngineOptions {
    * refused when the engine is built.
    */
   websocket?: WebSocketSupport;
+  /**
+   * The listener's `per_connection_buffer_limit_bytes`: how much of a request body the router buffers
+   * for retries and shadows (unless the route sets `per_request_buffer_limit_bytes`). Default 1 MiB.
+   */
+  connectionBufferLimitBytes?: number;
+}
+
+/** Per-request facilities of the runtime that received the request. */
+export interface HandleContext {
+  /** The Workers `ctx.waitUntil`, or a collector in Node. */
+  waitUntil?(promise: Promise<unknown>): void;
 }
 
 export interface HttpEngine {
   readonly routeTable: RouteTable;
-  /** Handles one downstream request. Never rejects: failures become Envoy's local replies. */
-  handle(request: Request): Promise<Response>;
+  /**
+   * Handles one downstream request. Never rejects: failures become Envoy's local replies.
+   * `context.waitUntil` keeps background work (shadow requests) alive past the response.
+   */
+  handle(request: Request, context?: HandleContext): Promise<Response>;
 }
 
 const ROUTER = "envoy.filters.http.router";
@@ -123,6 +137,7 @@ export function createHttpEngine(options: HttpEngineOptions): HttpEngine {
     statPrefix: hcm.statPrefix,
     createPicker: options.createPicker,
     runtime: options.runtime,
+    connectionBufferLimitBytes: options.connectionBufferLimitBytes,
     now,
   });
 
@@ -147,8 +162,9 @@ export function createHttpEngine(options: HttpEngineOptions): HttpEngine {
 
   return {
     routeTable,
-    async handle(request: Request): Promise<Response> {
+    async handle(request: Request, context?: HandleContext): Promise<Response> {
       const stream = new Stream(request, routeTable, now());
+      if (context?.waitUntil) stream.waitUntil = context.waitUntil;
       stream.randomValue = random();
       const downstream = downstreamInfo(request);
       headerHandling.decodeRequest(stream, downstream);
@@ -473,6 +489,7 @@ class Stream implements HttpStream {
   scheme?: string;
   /** Envoy's per-stream random value (route runtime_fraction, weighted clusters). */
   randomValue = 0;
+  waitUntil?: (promise: Promise<unknown>) => void;
   /** Header handling's per-stream facts (downstream address, internal/external, start time). */
   headerState: StreamHeaderState | undefined;
   readonly requestHeaders: Headers;

@@ -62,10 +62,18 @@ export interface HttpStream {
   /** The downstream request as received (its body is read through {@link requestBody}). */
   readonly request: Request;
   readonly method: string;
-  /** Envoy's `:authority` (the Host header), as sent. */
+  /**
+   * Envoy's `:authority` (the Host header) as sent; the engine may rewrite it (host rewrites) before the
+   * router runs, so read-only to filters, not constant.
+   */
   readonly authority: string;
-  /** Envoy's `:path`: path and query, as sent. */
+  /** Envoy's `:path`: path and query as sent; rewritten by the engine (prefix/regex rewrites) before the router. */
   readonly path: string;
+  /**
+   * Keeps work alive after the response is sent (the Workers runtime's `ctx.waitUntil`; a collector in
+   * Node). Undefined when the caller gave none: such work may then be cut short. Used by mirroring.
+   */
+  waitUntil?(promise: Promise<unknown>): void;
   /** Request headers sent upstream; mutable (a copy of the downstream headers). */
   readonly requestHeaders: Headers;
   /** The request body after the decode transforms set up so far; null when there is none. */

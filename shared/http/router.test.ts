@@ -170,4 +170,19 @@ describe("request mirroring", () => {
     for (let i = 0; i < 100 && (stats.values().get("cluster.up.upstream_rq_500") ?? 0) === 0; i++) await new Promise((r) => setTimeout(r, 5));
     expect(stats.values().get("cluster.up.upstream_rq_500")).toBe(1);
   });
+
+  it("hands the shadow to the runtime's waitUntil, which settles once the shadow is done", async () => {
+    let shadows = 0;
+    const port = await serve((req, res) => {
+      if ((req.headers["x-forwarded-host"] as string | undefined)?.includes("-shadow")) shadows++;
+      res.end("ok");
+    });
+    const { engine } = engineFor(port, { request_mirror_policies: [{ cluster: "up" }] });
+    const kept: Promise<unknown>[] = [];
+    const res = await engine.handle(new Request("http://front.example/w"), { waitUntil: (p) => void kept.push(p) });
+    expect(await res.text()).toBe("ok");
+    expect(kept).toHaveLength(1);
+    await Promise.all(kept);
+    expect(shadows).toBe(1);
+  });
 });

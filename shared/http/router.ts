@@ -89,11 +89,6 @@ export interface RouterOptions {
   random?: () => number;
 }
 
-/** What a stream may offer besides HttpStream: the runtime's way to keep work alive after the response. */
-interface WaitUntilStream {
-  waitUntil?(promise: Promise<unknown>): void;
-}
-
 /** A route's router settings compiled for the request path, once per config version. */
 interface CompiledRoutePolicy {
   readonly model: RouterPolicyModel | undefined;
@@ -232,7 +227,7 @@ export function createRouterFactory(options: RouterOptions): TerminalHttpFilterF
           body,
           timeoutMs,
         });
-        if (shadows) (stream as HttpStream & WaitUntilStream).waitUntil?.(shadows);
+        if (shadows) stream.waitUntil?.(shadows);
       }
 
       const hashKey = action.hashPolicy ? computeHashKey(action.hashPolicy, { headers, path: stream.path, sourceIp: stream.request.headers.get("cf-connecting-ip") ?? undefined }) : undefined;
