@@ -142,7 +142,12 @@ async function tokenMatches(presented: string, expected: string): Promise<boolea
  */
 export async function handleAdmin(request: Request, env: Env, ctx: AdminContext): Promise<Response> {
   const token = env.LEGATE_ADMIN_TOKEN;
-  if (!token) return errorResponse(new ProxyError("no_route"));
+  if (!token) {
+    // Look like the engine's own route miss, down to the HCM's server_name.
+    const hcm = ctx.cache.snapshot?.listener.filterChains.concat(ctx.cache.snapshot.listener.defaultFilterChain ?? [])[0]?.filters[0];
+    const serverName = hcm?.kind === "http_connection_manager" ? hcm.headerPolicy?.serverName : undefined;
+    return errorResponse(new ProxyError("no_route"), serverName);
+  }
   const auth = request.headers.get("authorization") ?? "";
   const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(auth);
   if (!m || !(await tokenMatches(m[1]!, token))) {

@@ -26,6 +26,15 @@ describe("admin API without a token configured", () => {
     expect(unrouted.status).toBe(404);
     expect([...unrouted.headers]).toEqual([...(await SELF.fetch(`${ADMIN}/ready`)).headers]);
   });
+
+  it("carries the HCM's server_name like a real route miss", async () => {
+    await pushConfig(bootstrap({ hcm: { server_name: "front-door" }, virtualHosts: [{ name: "v", domains: ["nothing.example"], routes: [] }] }));
+    const unrouted = await SELF.fetch("http://front.example/__legate/other");
+    const admin = await SELF.fetch(`${ADMIN}/stats`);
+    expect(unrouted.headers.get("server")).toBe("front-door");
+    expect(admin.status).toBe(404);
+    expect([...admin.headers]).toEqual([...unrouted.headers]);
+  });
 });
 
 describe("admin API with a token", () => {
