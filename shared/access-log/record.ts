@@ -19,6 +19,11 @@ export interface DownstreamInfo {
 }
 
 export interface AccessLogRecord extends DownstreamInfo {
+  /**
+   * `%DOWNSTREAM_DIRECT_REMOTE_ADDRESS%`: the peer's own address, when `remoteAddress` was replaced by
+   * the address X-Forwarded-For processing trusted (as Envoy's downstream remote address is).
+   */
+  directRemoteAddress?: string;
   /** Wall-clock start (ms since the Unix epoch): `%START_TIME%`. */
   startTime: number;
   /** `%DURATION%`: start to the last byte sent downstream, ms. */

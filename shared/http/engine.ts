@@ -545,8 +545,15 @@ class Stream implements HttpStream {
     const log = this.log!;
     const info = this.info;
     const start = info.startTime;
+    // Envoy's downstream remote address is the one X-Forwarded-For processing settled on (port 0 when
+    // it came from a header); the peer's own stays the "direct" address.
+    const origin = this.headerState?.origin.remoteAddress;
+    const direct = log.downstream.remoteAddress;
+    const remote = origin === undefined || (direct !== undefined && withoutPortOf(direct) === origin) ? direct : origin.includes(":") ? `[${origin}]:0` : `${origin}:0`;
     return {
       ...log.downstream,
+      remoteAddress: remote,
+      directRemoteAddress: direct,
       startTime: log.startEpoch,
       durationMs: end - start,
       requestDurationMs: log.requestEnd === undefined ? undefined : log.requestEnd - start,
@@ -567,4 +574,11 @@ class Stream implements HttpStream {
       routeName: info.routeName,
     };
   }
+}
+
+/** The address part of `ip:port` or `[v6]:port`. */
+function withoutPortOf(address: string): string {
+  if (address.startsWith("[")) return address.slice(1, address.indexOf("]"));
+  const colon = address.lastIndexOf(":");
+  return colon < 0 ? address : address.slice(0, colon);
 }
