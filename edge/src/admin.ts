@@ -39,6 +39,7 @@ const ENDPOINTS: Record<string, string> = {
   "/stats": "print server stats (?filter=<regex>, ?usedonly, ?format=json|prometheus)",
   "/stats/prometheus": "print server stats in prometheus format",
   "/clusters": "upstream cluster status (?format=json)",
+  "/runtime": "print runtime values",
 };
 
 const text = (body: string, status = 200, type = "text/plain; charset=utf-8") =>
@@ -82,6 +83,7 @@ router
     const runtimes = liveClusters(await ctx.cache.get(ctx.waitUntil), ctx.stats);
     return format === "json" ? json(renderClustersJson(runtimes)) : text(renderClustersText(runtimes));
   })
+  .get("/runtime", async (_req, ctx) => json(runtimeDump(await ctx.cache.get(ctx.waitUntil))))
   .all("*", () => text(`invalid path. admin commands are:\n${Object.entries(ENDPOINTS).map(([p, d]) => `  ${ADMIN_PREFIX.slice(0, -1)}${p}: ${d}`).join("\n")}\n`, 404));
 
 function first(v: string | string[] | undefined): string | undefined {
@@ -161,4 +163,38 @@ export async function handleAdmin(request: Request, env: Env, ctx: AdminContext)
   }
   const res = await router.fetch(request, ctx);
   return res ?? text("not found\n", 404);
+}
+
+/**
+ * Envoy's `/runtime`: `{"layers": [names], "entries": {key: {"layer_values": [per layer, "" where
+ * unset], "final_value": value of the last layer that sets it}}}`, from the served config's
+ * `layered_runtime` static layers (values as strings, as Envoy prints them).
+ */
+export function runtimeDump(snapshot: ConfigSnapshot<unknown> | undefined): { layers: string[]; entries: Record<string, { layer_values: string[]; final_value: string }> } {
+  const layers: { name: string; values: Map<string, string> }[] = [];
+  if (snapshot) {
+    const config = JSON.parse(snapshot.text) as { layered_runtime?: { layers?: { name?: string; static_layer?: Record<string, unknown> }[] } };
+    for (const layer of config.layered_runtime?.layers ?? []) {
+      const values = new Map<string, string>();
+      flattenRuntime(layer.static_layer ?? {}, "", values);
+      layers.push({ name: layer.name ?? "", values });
+    }
+  }
+  const keys = [...new Set(layers.flatMap((l) => [...l.values.keys()]))].sort();
+  const entries: Record<string, { layer_values: string[]; final_value: string }> = {};
+  for (const key of keys) {
+    const layerValues = layers.map((l) => l.values.get(key) ?? "");
+    let finalValue = "";
+    for (const l of layers) if (l.values.has(key)) finalValue = l.values.get(key)!;
+    entries[key] = { layer_values: layerValues, final_value: finalValue };
+  }
+  return { layers: layers.map((l) => l.name), entries };
+}
+
+function flattenRuntime(o: Record<string, unknown>, prefix: string, out: Map<string, string>): void {
+  for (const [k, v] of Object.entries(o)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    if (v !== null && typeof v === "object" && !Array.isArray(v)) flattenRuntime(v as Record<string, unknown>, key, out);
+    else if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") out.set(key, String(v));
+  }
 }

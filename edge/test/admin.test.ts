@@ -5,7 +5,7 @@ import { createEdgeHandler } from "../src/handler.ts";
 import { bootstrap, call, pushConfig, settle } from "./helpers.ts";
 
 const ADMIN = "http://front.example/__legate/admin";
-const PATHS = ["/ready", "/config_dump", "/stats", "/stats/prometheus", "/stats?format=json", "/nope"];
+const PATHS = ["/ready", "/config_dump", "/stats", "/stats/prometheus", "/stats?format=json", "/clusters", "/runtime", "/nope"];
 const TOKEN = "s3cret-admin-token";
 const withToken = { LEGATE_ADMIN_TOKEN: TOKEN };
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -87,6 +87,28 @@ describe("admin API with a token", () => {
     expect(listeners.static_listeners.map((l) => [l.listener["@type"], l.listener.name])).toEqual([["type.googleapis.com/envoy.config.listener.v3.Listener", "edge"]]);
     expect(clusters.version_info).toBe(version);
     expect(clusters.static_clusters.map((c) => c.cluster.name)).toEqual(["a"]);
+  });
+
+  it("prints the runtime layers and values in Envoy's /runtime shape", async () => {
+    const config = bootstrap() as Record<string, unknown>;
+    config.layered_runtime = {
+      layers: [
+        { name: "base", static_layer: { routing: { canary: 10 }, feature: { enabled: true } } },
+        { name: "override", static_layer: { "routing.canary": 25, only_here: "x" } },
+      ],
+    };
+    await pushConfig(config);
+    const handler = createEdgeHandler();
+    const res = await call(handler, new Request(`${ADMIN}/runtime`, { headers: bearer(TOKEN) }), withToken);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({
+      layers: ["base", "override"],
+      entries: {
+        "feature.enabled": { layer_values: ["true", ""], final_value: "true" },
+        only_here: { layer_values: ["", "x"], final_value: "x" },
+        "routing.canary": { layer_values: ["10", "25"], final_value: "25" },
+      },
+    });
   });
 
   it("shows stats that reflect traffic, in text, JSON and Prometheus formats", async () => {
