@@ -1,7 +1,8 @@
 /**
  * The L7 conformance suite (test/conformance/) run in workerd, through the edge Worker's handler: each
  * config is pushed to KV as `legate push` writes it and served by a fresh {@link createEdgeHandler}, so
- * requests take the same path as in production (config cache, engine, Workers fetch).
+ * requests take the same path as in production (config cache, engine, Workers fetch), with the
+ * execution context's `waitUntil` (awaited by `settle()`).
  */
 import { afterAll, beforeAll, vi } from "vitest";
 import { compileBootstrap } from "../../shared/config/compile.ts";
@@ -61,7 +62,13 @@ const ctx: ConformanceContext = {
     const state = await ready.text();
     if (ready.status !== 200) throw new Error(`the edge did not load the config (admin /ready: ${ready.status} ${state})`);
   },
-  request: (input) => call(current(), input),
+  request(input, options) {
+    if (options?.clientAddress === undefined) return call(current(), input);
+    // Cloudflare tells a Worker the client's address in cf-connecting-ip (replacing any the client sent).
+    const headers = new Headers(input.headers);
+    headers.set("cf-connecting-ip", options.clientAddress);
+    return call(current(), new Request(input, { headers }));
+  },
   get upstreamPorts() {
     return ports.all;
   },

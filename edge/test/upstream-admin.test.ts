@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createEdgeHandler } from "../src/handler.ts";
 import { call, ports, pushConfig, settle } from "./helpers.ts";
-import { admin, bootstrapWith, hostLines, withToken } from "./upstream-helpers.ts";
+import { admin, bootstrapWith, hostLines, sleep, withToken } from "./upstream-helpers.ts";
 
 describe("/__legate/admin/clusters", () => {
   it("lists every cluster with Envoy's breaker lines and its hosts with locality, priority and health", async () => {
@@ -73,5 +73,51 @@ describe("/__legate/admin/clusters", () => {
       expect(hostLines(text, "a", `127.0.0.1:${port}`)).toEqual(expect.arrayContaining(["rq_total::2", "rq_success::2", "rq_active::0", "health_flags::healthy"]));
     }
     expect(text).toContain("a::default_priority::rq_active::0\n");
+  });
+
+  // Breakers and outlier detection themselves are in the conformance suite (circuit-breakers, outlier-detection);
+  // these check what /clusters shows of them while they act.
+  it("shows a breaker's open requests live", async () => {
+    await pushConfig(bootstrapWith({ clusters: { a: [ports.a] } }, { a: { circuit_breakers: { thresholds: [{ max_requests: 1 }] } } }));
+    const handler = createEdgeHandler();
+    const id = `admin-cb-${crypto.randomUUID()}`;
+    const held = await call(handler, new Request(`http://front.example/stream?id=${id}`), withToken);
+    const reader = held.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe("first\n");
+    expect(await (await admin(handler, "/clusters")).text()).toContain("a::default_priority::rq_open::1\n");
+    await (await fetch(`http://127.0.0.1:${ports.a}/release?id=${id}`)).text();
+    let rest = "";
+    for (let i = 0; i < 10; i++) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      rest += new TextDecoder().decode(value);
+    }
+    expect(rest).toBe("second\n");
+    await settle();
+    expect(await (await admin(handler, "/clusters")).text()).toContain("a::default_priority::rq_open::0\n");
+  });
+
+  it("marks an ejected host failed_outlier_check, and healthy again once base_ejection_time has passed", async () => {
+    await pushConfig(bootstrapWith({ clusters: { a: [ports.a] } }, {
+      a: { outlier_detection: { consecutive_5xx: 2, interval: "0.1s", base_ejection_time: "0.2s", max_ejection_percent: 100 } },
+    }));
+    const handler = createEdgeHandler();
+    const host = `127.0.0.1:${ports.a}`;
+    for (const status of ["502", "503"]) {
+      const res = await call(handler, new Request("http://front.example/od", { headers: { "x-echo-status": status } }), withToken);
+      await res.text();
+    }
+    await settle();
+    expect(hostLines(await (await admin(handler, "/clusters")).text(), "a", host)).toContain("health_flags::/failed_outlier_check");
+    // The sweep that returns it runs on traffic (every 0.1 s); the ejected only host still serves (panic).
+    let healthy = false;
+    for (let i = 0; i < 40 && !healthy; i++) {
+      await sleep(25);
+      const res = await call(handler, new Request("http://front.example/od"), withToken);
+      await res.text();
+      await settle();
+      healthy = hostLines(await (await admin(handler, "/clusters")).text(), "a", host).includes("health_flags::healthy");
+    }
+    expect(healthy).toBe(true);
   });
 });

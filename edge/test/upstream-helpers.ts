@@ -1,4 +1,4 @@
-/** Shared pieces of the edge's upstream tests: cluster settings on top of helpers.ts's bootstrap, admin calls. */
+/** Shared pieces of the edge's upstream admin tests: cluster settings on top of helpers.ts's bootstrap, admin calls. */
 import type { EdgeHandler } from "../src/handler.ts";
 import { bootstrap, call, type BootstrapSpec } from "./helpers.ts";
 
@@ -24,11 +24,6 @@ export async function admin(handler: EdgeHandler, path: string): Promise<Respons
 export function hostLines(text: string, cluster: string, hostPort: string): string[] {
   const prefix = `${cluster}::${hostPort}::`;
   return text.split("\n").filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length));
-}
-
-/** A stat's value from the handler's store (undefined when never created). */
-export function stat(handler: EdgeHandler, name: string): number | undefined {
-  return handler.stats.values().get(name);
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -492,6 +492,9 @@ class Stream implements HttpStream {
   waitUntil?: (promise: Promise<unknown>) => void;
   /** Header handling's per-stream facts (downstream address, internal/external, start time). */
   headerState: StreamHeaderState | undefined;
+  get downstreamRemoteAddress(): string | undefined {
+    return this.headerState?.origin.remoteAddress;
+  }
   readonly requestHeaders: Headers;
   requestBody: ReadableStream<Uint8Array> | null;
   readonly info: StreamInfo;

@@ -70,6 +70,12 @@ export interface HttpStream {
   /** Envoy's `:path`: path and query as sent; rewritten by the engine (prefix/regex rewrites) before the router. */
   readonly path: string;
   /**
+   * Envoy's downstream remote address (an IP): the peer, or the address X-Forwarded-For processing
+   * trusted (`use_remote_address`, `xff_num_trusted_hops`). Undefined when the tier knows none.
+   * What `hash_policy.connection_properties.source_ip` hashes.
+   */
+  readonly downstreamRemoteAddress?: string;
+  /**
    * Keeps work alive after the response is sent (the Workers runtime's `ctx.waitUntil`; a collector in
    * Node). Undefined when the caller gave none: such work may then be cut short. Used by mirroring.
    */

@@ -230,7 +230,7 @@ export function createRouterFactory(options: RouterOptions): TerminalHttpFilterF
         if (shadows) stream.waitUntil?.(shadows);
       }
 
-      const hashKey = action.hashPolicy ? computeHashKey(action.hashPolicy, { headers, path: stream.path, sourceIp: stream.request.headers.get("cf-connecting-ip") ?? undefined }) : undefined;
+      const hashKey = action.hashPolicy ? computeHashKey(action.hashPolicy, { headers, path: stream.path, sourceIp: stream.downstreamRemoteAddress }) : undefined;
       const maxDurationDeadline = policy.maxStreamDurationMs > 0 ? stream.info.startTime + policy.maxStreamDurationMs : Infinity;
       const callStart = now();
       let result: UpstreamCallResult;

@@ -105,3 +105,31 @@ export async function release(ctx: ConformanceContext, id: string, server = 0): 
 export function uniqueKey(prefix = "k"): string {
   return `${prefix}-${crypto.randomUUID()}`;
 }
+
+/** A config with one routed cluster, `up`, for router and upstream cases: see {@link routed}. */
+export interface RoutedSpec {
+  /** Fields of the route action besides `cluster: "up"` (retry_policy, timeout, hedge_policy, ...). */
+  route?: Json;
+  /** Fields of the `*` virtual host besides name, domains and routes. */
+  vhost?: Json;
+  /** Fields of the Route besides match and route (e.g. per_request_buffer_limit_bytes). */
+  routeEntry?: Json;
+  /** Clusters as in {@link BootstrapSpec.clusters}; `up` is the routed one. Default `up` → echo "a". */
+  clusters?: BootstrapSpec["clusters"];
+  /** Extra HttpConnectionManager fields. */
+  hcm?: Json;
+}
+
+/** A bootstrap whose `*` virtual host routes every path (prefix `/`) to cluster `up`. */
+export function routed(ctx: ConformanceContext, spec: RoutedSpec = {}): Json {
+  return bootstrap(ctx, {
+    clusters: spec.clusters ?? { up: [ctx.upstreamPorts[0]!] },
+    virtualHosts: [{ name: "all", domains: ["*"], ...spec.vhost, routes: [{ match: { prefix: "/" }, ...spec.routeEntry, route: { cluster: "up", ...spec.route } }] }],
+    hcm: spec.hcm,
+  });
+}
+
+/** An `lb_endpoints` entry on 127.0.0.1 (Envoy JSON), with extra LbEndpoint fields (e.g. load_balancing_weight). */
+export function lbEndpoint(port: number, extra: Json = {}): Json {
+  return { endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: port } } }, ...extra };
+}

@@ -18,8 +18,11 @@ export interface ConformanceContext {
    * workerd after compiling as the edge does.
    */
   loadConfig(config: string | object): Promise<void>;
-  /** Sends one downstream request through the proxy; never rejects for proxy failures (they are replies). */
-  request(input: Request): Promise<Response>;
+  /**
+   * Sends one downstream request through the proxy; never rejects for proxy failures (they are replies).
+   * `options` says what the runtime would learn about the request's connection (default: nothing).
+   */
+  request(input: Request, options?: RequestOptions): Promise<Response>;
   /** Ports on 127.0.0.1 of the echo servers "a", "b", "c", "d" (test/echo-servers.ts), in that order. */
   readonly upstreamPorts: number[];
   /** A port on 127.0.0.1 that refuses connections. */
@@ -36,6 +39,17 @@ export interface ConformanceContext {
    * each without its final newline (as the console shows them). Call {@link settle} first.
    */
   accessLog(): string[];
+}
+
+/** What the runtime learns about a request besides the request itself (its connection). */
+export interface RequestOptions {
+  /**
+   * The client's IP address (no port), as the runtime learns it from the connection: in workerd the
+   * `cf-connecting-ip` header Cloudflare sets, in Node the peer of the socket. This is the address
+   * `use_remote_address` trusts. Default: unknown (as when a Worker request carries no
+   * `cf-connecting-ip`), so the HCM relies on x-forwarded-for alone.
+   */
+  clientAddress?: string;
 }
 
 /** A registrar of conformance cases: the default export of every file in test/conformance/cases/. */
