@@ -8,6 +8,7 @@ import { compileAccessLogFormat } from "../access-log/access-log.ts";
 import { DEFAULT_FORMAT } from "../access-log/format.ts";
 import { extensionByName, extensionByTypeUrl } from "./extensions.ts";
 import { type ConfigIssue, joinPath } from "./issues.ts";
+import { Reader } from "./reader.ts";
 import type { AccessLogFilterModel, AccessLogFormatModel, AccessLogModel, HttpConnectionManagerModel, UpgradeConfigModel } from "./model.ts";
 
 type Obj = Record<string, unknown>;
@@ -31,42 +32,6 @@ const UNSUPPORTED_FILTERS: Record<string, string> = {
   log_type_filter: "access log type filtering",
 };
 
-class Read {
-  readonly issues: ConfigIssue[];
-  constructor(issues: ConfigIssue[]) {
-    this.issues = issues;
-  }
-  bad(path: string, message: string, kind: ConfigIssue["kind"] = "not-envoy"): undefined {
-    this.issues.push({ kind, path, message });
-    return undefined;
-  }
-  obj(v: unknown, path: string): Obj | undefined {
-    if (v === undefined || v === null) return undefined;
-    if (typeof v !== "object" || Array.isArray(v)) return this.bad(path, "expected an object");
-    return v as Obj;
-  }
-  arr(v: unknown, path: string): unknown[] {
-    if (v === undefined || v === null) return [];
-    if (!Array.isArray(v)) return this.bad(path, "expected a list") ?? [];
-    return v;
-  }
-  str(v: unknown, path: string): string | undefined {
-    if (v === undefined || v === null) return undefined;
-    if (typeof v !== "string") return this.bad(path, "expected a string");
-    return v;
-  }
-  bool(v: unknown, path: string): boolean | undefined {
-    if (v === undefined || v === null) return undefined;
-    if (typeof v !== "boolean") return this.bad(path, "expected a boolean");
-    return v;
-  }
-  uint(v: unknown, path: string): number | undefined {
-    if (v === undefined || v === null) return undefined;
-    const n = typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v;
-    if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > 0xffffffff) return this.bad(path, "expected an integer from 0 to 4294967295");
-    return n;
-  }
-}
 
 /**
  * Adds `accessLog` and `upgradeConfigs` to a compiled HCM (`raw` is its typed_config, at `path`), and
@@ -74,7 +39,7 @@ class Read {
  * `edge`: the HCM runs in the Worker, which has no files. Returns `hcm`.
  */
 export function compileHcmLogsAndUpgrades(issues: ConfigIssue[], hcm: HttpConnectionManagerModel, raw: Obj, path: string, edge: boolean): HttpConnectionManagerModel {
-  const r = new Read(issues);
+  const r = new Reader(issues);
   const ap = joinPath(path, "access_log");
   const accessLog = r.arr(raw.access_log, ap).map((a, i) => compileAccessLog(r, a, joinPath(ap, i), edge)).filter((a): a is AccessLogModel => a !== undefined);
   if (accessLog.length) hcm.accessLog = accessLog;
@@ -84,7 +49,7 @@ export function compileHcmLogsAndUpgrades(issues: ConfigIssue[], hcm: HttpConnec
   return hcm;
 }
 
-function compileAccessLog(r: Read, v: unknown, path: string, edge: boolean): AccessLogModel | undefined {
+function compileAccessLog(r: Reader, v: unknown, path: string, edge: boolean): AccessLogModel | undefined {
   const o = r.obj(v, path) ?? {};
   const name = r.str(o.name, joinPath(path, "name")) ?? "";
   const tp = joinPath(path, "typed_config");
@@ -124,7 +89,7 @@ function compileAccessLog(r: Read, v: unknown, path: string, edge: boolean): Acc
   return model;
 }
 
-function compileSubstitutionFormat(r: Read, o: Obj, path: string): AccessLogFormatModel | undefined {
+function compileSubstitutionFormat(r: Reader, o: Obj, path: string): AccessLogFormatModel | undefined {
   const omitEmptyValues = r.bool(o.omit_empty_values, joinPath(path, "omit_empty_values")) ?? false;
   const text = r.str(o.text_format, joinPath(path, "text_format"));
   if (text !== undefined) return { kind: "text", text, omitEmptyValues };
@@ -142,7 +107,7 @@ function compileSubstitutionFormat(r: Read, o: Obj, path: string): AccessLogForm
   return r.bad(path, "a log_format needs one of text_format, text_format_source or json_format");
 }
 
-function compileFilter(r: Read, o: Obj, path: string): AccessLogFilterModel | undefined {
+function compileFilter(r: Reader, o: Obj, path: string): AccessLogFilterModel | undefined {
   const keys = Object.keys(o).filter((k) => o[k] !== undefined && o[k] !== null);
   const key = keys[0];
   if (keys.length !== 1 || key === undefined) return r.bad(path, "an access log filter needs exactly one filter");
@@ -182,7 +147,7 @@ function compileFilter(r: Read, o: Obj, path: string): AccessLogFilterModel | un
   }
 }
 
-function compileUpgradeConfigs(r: Read, v: unknown, path: string, where: "hcm" | "route"): UpgradeConfigModel[] {
+function compileUpgradeConfigs(r: Reader, v: unknown, path: string, where: "hcm" | "route"): UpgradeConfigModel[] {
   const seen = new Set<string>();
   const out: UpgradeConfigModel[] = [];
   r.arr(v, path).forEach((u, i) => {
@@ -216,7 +181,7 @@ function compileUpgradeConfigs(r: Read, v: unknown, path: string, where: "hcm" |
  * position. Positions agree whenever compile produced a model (a route that failed to compile is an
  * issue, and then no model is returned at all).
  */
-function attachRouteUpgrades(r: Read, hcm: HttpConnectionManagerModel, raw: Obj, path: string): void {
+function attachRouteUpgrades(r: Reader, hcm: HttpConnectionManagerModel, raw: Obj, path: string): void {
   const rc = raw.route_config;
   if (rc === null || typeof rc !== "object" || Array.isArray(rc)) return;
   const vp = joinPath(joinPath(path, "route_config"), "virtual_hosts");

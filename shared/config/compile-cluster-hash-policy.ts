@@ -5,13 +5,13 @@
  * `query_parameter`; `filter_state` is not (the validator refuses the unsupported parts; this
  * function reports them too, so an unvalidated config fails closed).
  */
-import { FieldReader } from "./compile-cluster.ts";
+import { Reader } from "./reader.ts";
 import { type ConfigIssue, joinPath } from "./issues.ts";
 import type { HashPolicyModel } from "./model.ts";
 
 /** The route's hash policies, or undefined when it has none. */
 export function compileHashPolicies(issues: ConfigIssue[], v: unknown, path: string): HashPolicyModel[] | undefined {
-  const r = new FieldReader(issues);
+  const r = new Reader(issues);
   const list = r.arr(v, path);
   if (list.length === 0) return undefined;
   const out: HashPolicyModel[] = [];

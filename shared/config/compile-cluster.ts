@@ -8,7 +8,7 @@
  * value becomes a `not-envoy` issue (the validator reports the same things with Envoy's schema).
  */
 import { type ConfigIssue, joinPath } from "./issues.ts";
-import { parseDurationMs } from "./duration.ts";
+import { Reader } from "./reader.ts";
 import type {
   CircuitBreakerThresholdsModel,
   CircuitBreakersModel,
@@ -34,97 +34,13 @@ const DEFAULT_THRESHOLDS: CircuitBreakerThresholdsModel = {
   trackRemaining: false,
 };
 
-/** Typed reads of untrusted JSON that record an issue on mismatch (a local copy of compile.ts's Reader). */
-export class FieldReader {
-  readonly issues: ConfigIssue[];
-  constructor(issues: ConfigIssue[]) {
-    this.issues = issues;
-  }
-
-  bad(path: string, message: string, kind: ConfigIssue["kind"] = "not-envoy"): undefined {
-    this.issues.push({ kind, path, message });
-    return undefined;
-  }
-
-  obj(v: unknown, path: string): Obj | undefined {
-    if (v === undefined || v === null) return undefined;
-    if (typeof v !== "object" || Array.isArray(v)) return this.bad(path, "expected an object");
-    return v as Obj;
-  }
-
-  arr(v: unknown, path: string): unknown[] {
-    if (v === undefined || v === null) return [];
-    if (!Array.isArray(v)) return this.bad(path, "expected a list") ?? [];
-    return v;
-  }
-
-  str(v: unknown, path: string): string | undefined {
-    if (v === undefined || v === null) return undefined;
-    if (typeof v !== "string") return this.bad(path, "expected a string");
-    return v;
-  }
-
-  bool(v: unknown, path: string): boolean | undefined {
-    if (v === undefined || v === null) return undefined;
-    // BoolValue wrappers may arrive as `{ value: true }` from some tools; protobuf JSON gives the bare value.
-    if (typeof v === "object" && !Array.isArray(v) && "value" in (v as Obj)) return this.bool((v as Obj).value, joinPath(path, "value"));
-    if (typeof v !== "boolean") return this.bad(path, "expected a boolean");
-    return v;
-  }
-
-  /** An unsigned integer (UInt32Value/UInt64Value arrive bare; 64-bit ones may be decimal strings). */
-  uint(v: unknown, path: string, max = 0xffffffff): number | undefined {
-    if (v === undefined || v === null) return undefined;
-    if (typeof v === "object" && !Array.isArray(v) && "value" in (v as Obj)) return this.uint((v as Obj).value, joinPath(path, "value"), max);
-    const n = typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v;
-    if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > max) return this.bad(path, `expected an integer from 0 to ${max}`);
-    return n;
-  }
-
-  /** A double (protobuf JSON numbers, or the strings "NaN"/"Infinity" which Envoy would refuse here). */
-  num(v: unknown, path: string): number | undefined {
-    if (v === undefined || v === null) return undefined;
-    const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
-    if (typeof n !== "number" || !Number.isFinite(n)) return this.bad(path, "expected a number");
-    return n;
-  }
-
-  /** `envoy.type.v3.Percent` (`{ value: 0..100 }`), as a number. */
-  percent(v: unknown, path: string): number | undefined {
-    const o = this.obj(v, path);
-    if (!o) return undefined;
-    const p = this.num(o.value, joinPath(path, "value")) ?? 0;
-    if (p < 0 || p > 100) return this.bad(joinPath(path, "value"), "a percentage must be from 0 to 100");
-    return p;
-  }
-
-  /** A positive duration in ms (`gt {}` in Envoy's rules). */
-  positiveDurationMs(v: unknown, path: string): number | undefined {
-    if (v === undefined || v === null) return undefined;
-    const ms = parseDurationMs(v);
-    if (ms === undefined || ms <= 0) return this.bad(path, `expected a positive duration such as "0.25s", got ${JSON.stringify(v)}`);
-    return ms;
-  }
-
-  durationMs(v: unknown, path: string): number | undefined {
-    if (v === undefined || v === null) return undefined;
-    const ms = parseDurationMs(v);
-    if (ms === undefined || ms < 0) return this.bad(path, `expected a duration such as "0.25s", got ${JSON.stringify(v)}`);
-    return ms;
-  }
-
-  /** A percentage given as a UInt32Value capped at 100 (the `enforcing_*` fields). */
-  pct(v: unknown, path: string, dflt: number): number {
-    return this.uint(v, path, 100) ?? dflt;
-  }
-}
 
 /**
  * Adds the upstream settings to a compiled cluster and annotates its endpoints with priority and
  * locality. `c` is the cluster's JSON, `path` its JSON path. Returns the same object, completed.
  */
 export function compileClusterUpstream(issues: ConfigIssue[], cluster: ClusterModel, c: Obj, path: string): ClusterModel {
-  const r = new FieldReader(issues);
+  const r = new Reader(issues);
   annotateEndpoints(r, cluster.endpoints, c.load_assignment, joinPath(path, "load_assignment"));
   cluster.lbConfig = compileLbConfig(r, c, path);
   if (c.circuit_breakers !== undefined && c.circuit_breakers !== null) cluster.circuitBreakers = compileCircuitBreakers(r, c.circuit_breakers, joinPath(path, "circuit_breakers"));
@@ -137,7 +53,7 @@ export function compileClusterUpstream(issues: ConfigIssue[], cluster: ClusterMo
  * groups in order; endpoints are matched by address and port as the walk goes, so a group refused by
  * compile.ts (already an issue) cannot shift the others.
  */
-function annotateEndpoints(r: FieldReader, endpoints: EndpointModel[], la: unknown, lap: string): void {
+function annotateEndpoints(r: Reader, endpoints: EndpointModel[], la: unknown, lap: string): void {
   const assignment = r.obj(la, lap);
   if (!assignment) return;
   let next = 0;
@@ -163,7 +79,7 @@ function annotateEndpoints(r: FieldReader, endpoints: EndpointModel[], la: unkno
   });
 }
 
-function compileLocality(r: FieldReader, v: unknown, path: string): LocalityModel | undefined {
+function compileLocality(r: Reader, v: unknown, path: string): LocalityModel | undefined {
   const l = r.obj(v, path);
   if (!l) return undefined;
   return {
@@ -173,7 +89,7 @@ function compileLocality(r: FieldReader, v: unknown, path: string): LocalityMode
   };
 }
 
-function compileLbConfig(r: FieldReader, c: Obj, path: string): ClusterLbConfigModel {
+function compileLbConfig(r: Reader, c: Obj, path: string): ClusterLbConfigModel {
   const cfg: ClusterLbConfigModel = {
     healthyPanicThresholdPercent: 50,
     localityWeighted: false,
@@ -254,7 +170,7 @@ function isPrime(n: number): boolean {
   return true;
 }
 
-function compileCircuitBreakers(r: FieldReader, v: unknown, path: string): CircuitBreakersModel | undefined {
+function compileCircuitBreakers(r: Reader, v: unknown, path: string): CircuitBreakersModel | undefined {
   const cb = r.obj(v, path);
   if (!cb) return undefined;
   const out: Partial<Record<RoutingPriority, CircuitBreakerThresholdsModel>> = {};
@@ -291,7 +207,7 @@ function compileCircuitBreakers(r: FieldReader, v: unknown, path: string): Circu
   return { DEFAULT: out.DEFAULT ?? { ...DEFAULT_THRESHOLDS }, HIGH: out.HIGH ?? { ...DEFAULT_THRESHOLDS } };
 }
 
-function compileOutlierDetection(r: FieldReader, v: unknown, path: string): OutlierDetectionModel | undefined {
+function compileOutlierDetection(r: Reader, v: unknown, path: string): OutlierDetectionModel | undefined {
   const o = r.obj(v, path);
   if (!o) return undefined;
   const p = (k: string) => joinPath(path, k);

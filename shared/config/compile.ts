@@ -13,7 +13,7 @@ import { compileHcmHeaderPolicy, compileHeaderMutations, compileRedirect, compil
 import { withHashPolicy } from "./compile-cluster-hash-policy.ts";
 import { applyVirtualHostRouter, withRouterPolicy } from "./compile-router.ts";
 import { checkTcpTierClusters } from "./compile-tier.ts";
-import { parseDurationMs } from "./duration.ts";
+import { Reader } from "./reader.ts";
 import { extensionByName, extensionByTypeUrl } from "./extensions.ts";
 import { type ConfigIssue, joinPath } from "./issues.ts";
 import type {
@@ -56,90 +56,6 @@ const ENVOY_CLUSTER_TYPES = ["STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS", "ORIG
 const ENVOY_LB_POLICIES = ["ROUND_ROBIN", "LEAST_REQUEST", "RING_HASH", "RANDOM", "MAGLEV", "CLUSTER_PROVIDED", "LOAD_BALANCING_POLICY_CONFIG"] as const;
 const ENVOY_CODEC_TYPES = ["AUTO", "HTTP1", "HTTP2", "HTTP3"] as const;
 
-/** Reads typed values out of untrusted JSON, recording an issue (and returning undefined) on mismatch. */
-export class Reader {
-  readonly issues: ConfigIssue[] = [];
-
-  bad(path: string, message: string, kind: ConfigIssue["kind"] = "not-envoy"): undefined {
-    this.issues.push({ kind, path, message });
-    return undefined;
-  }
-
-  obj(v: unknown, path: string): Obj | undefined {
-    if (v === undefined || v === null) return undefined;
-    if (typeof v !== "object" || Array.isArray(v)) return this.bad(path, "expected an object");
-    return v as Obj;
-  }
-
-  arr(v: unknown, path: string): unknown[] {
-    if (v === undefined || v === null) return [];
-    if (!Array.isArray(v)) return this.bad(path, "expected a list") ?? [];
-    return v;
-  }
-
-  str(v: unknown, path: string): string | undefined {
-    if (v === undefined || v === null) return undefined;
-    if (typeof v !== "string") return this.bad(path, "expected a string");
-    return v;
-  }
-
-  bool(v: unknown, path: string): boolean | undefined {
-    if (v === undefined || v === null) return undefined;
-    if (typeof v !== "boolean") return this.bad(path, "expected a boolean");
-    return v;
-  }
-
-  /** Integers arrive as numbers, or as decimal strings for 64-bit fields (protobuf JSON). */
-  uint(v: unknown, path: string, max = 0xffffffff): number | undefined {
-    if (v === undefined || v === null) return undefined;
-    const n = typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v;
-    if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > max) {
-      return this.bad(path, `expected an integer from 0 to ${max}`);
-    }
-    return n;
-  }
-
-  durationMs(v: unknown, path: string): number | undefined {
-    if (v === undefined || v === null) return undefined;
-    const ms = parseDurationMs(v);
-    if (ms === undefined || ms < 0) return this.bad(path, `expected a duration such as "0.25s", got ${JSON.stringify(v)}`);
-    return ms;
-  }
-
-  /**
-   * An enum by name. `envoyValues` lists every value Envoy defines: one of those that Legate does not
-   * implement is `unsupported` rather than `not-envoy`.
-   */
-  enumOf<T extends string>(v: unknown, path: string, allowed: readonly T[], dflt: T, envoyValues: readonly string[] = allowed): T {
-    if (v === undefined || v === null) return dflt;
-    if (typeof v !== "string" || !allowed.includes(v as T)) {
-      if (typeof v === "string" && envoyValues.includes(v)) {
-        this.bad(path, `${v} is not supported by Legate (supported: ${allowed.join(", ")})`, "unsupported");
-      } else {
-        this.bad(path, `expected one of ${envoyValues.join(", ")}, got ${JSON.stringify(v)}`);
-      }
-      return dflt;
-    }
-    return v as T;
-  }
-
-  required<T>(v: T | undefined, path: string, what: string): T | undefined {
-    if (v === undefined) this.bad(path, `${what} is required`);
-    return v;
-  }
-
-  /**
-   * When a required choice is missing because the config uses an Envoy alternative Legate does not
-   * implement (e.g. `weighted_clusters` instead of `cluster`), reports that alternative as unsupported, at
-   * its own path (where the validator reports it too). Returns true when it did.
-   */
-  alternative(o: Obj, path: string, alternatives: Readonly<Record<string, string>>): boolean {
-    const key = Object.keys(alternatives).find((k) => o[k] !== undefined && o[k] !== null);
-    if (key === undefined) return false;
-    this.bad(joinPath(path, key), `\`${key}\` (${alternatives[key]}) is not supported by Legate`, "unsupported");
-    return true;
-  }
-}
 
 /**
  * Compiles the bootstrap. Collects every issue; returns a model only when there are none.
@@ -515,3 +431,5 @@ function flatten(o: Obj, prefix: string, out: Map<string, string | number | bool
     else if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") out.set(key, v);
   }
 }
+
+export { Reader };
