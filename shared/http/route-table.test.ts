@@ -3,7 +3,7 @@ import { compileBootstrap } from "../config/compile.ts";
 import type { RouteConfigModel, RouteModel, VirtualHostModel } from "../config/model.ts";
 import { createStaticRuntime } from "../runtime/runtime.ts";
 import { applyHeaderOps } from "./headers.ts";
-import { compileRouteTable, type RouteRequest, type RouteTable } from "./route-table.ts";
+import { compileRouteTable, regexLiteralPrefix, type RouteRequest, type RouteTable } from "./route-table.ts";
 
 function route(name: string, match: { prefix?: string; path?: string; caseSensitive?: boolean }): RouteModel {
   return { name, match: { prefix: match.prefix, path: match.path, caseSensitive: match.caseSensitive ?? true }, action: { kind: "route", cluster: "c" } };
@@ -335,4 +335,109 @@ describe("header mutation order", () => {
   it("reverses the order with most_specific_header_mutations_wins", () => {
     expect(levels(true)).toEqual({ req: { "x-who": "route", "x-all": "config, vhost, route" }, res: { "x-who": "route", "x-all": "config, vhost, route" } });
   });
+});
+
+describe("regexLiteralPrefix", () => {
+  it("reads the leading literal, escaped punctuation included", () => {
+    expect(regexLiteralPrefix("/api/v1/items/[0-9]+")).toBe("/api/v1/items/");
+    expect(regexLiteralPrefix("/file\\.json")).toBe("/file.json");
+    expect(regexLiteralPrefix("/users/[^/]+/orders(/[0-9]+)?")).toBe("/users/");
+    expect(regexLiteralPrefix("/api/(v1|v2)/.*")).toBe("/api/");
+  });
+
+  it("drops a character a quantifier makes optional or repeatable", () => {
+    expect(regexLiteralPrefix("/abc?")).toBe("/ab");
+    expect(regexLiteralPrefix("/abc*/x")).toBe("/ab");
+    expect(regexLiteralPrefix("/ab\\.+")).toBe("/ab");
+    expect(regexLiteralPrefix("/ab{2}")).toBe("/a");
+  });
+
+  it("gives no literal for a top-level alternation, a leading group, flag or anchor, or what it cannot read", () => {
+    expect(regexLiteralPrefix("/a.*|/b")).toBe("");
+    expect(regexLiteralPrefix("(?i)/api/.*")).toBe("");
+    expect(regexLiteralPrefix("^/a")).toBe("");
+    expect(regexLiteralPrefix("/a[]|]")).toBe("");
+    expect(regexLiteralPrefix("/a[[:alpha:]]|b")).toBe("");
+    expect(regexLiteralPrefix("/a\\Q|\\E")).toBe("");
+    expect(regexLiteralPrefix("/a\\d+")).toBe("/a");
+    expect(regexLiteralPrefix("/é/x")).toBe("/");
+  });
+});
+
+describe("indexed lookup", () => {
+  /** mulberry32: a small seeded PRNG, so a failure reproduces. */
+  const prng = (seed: number) => () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  // Overlapping literals, letters in both cases, and non-ASCII text whose lower case is ASCII (K, the Kelvin sign) or longer (İ),
+  // at the start of a segment and inside one.
+  const LITERALS = ["", "/", "/a", "/A", "/ab", "/aB", "/api", "/API", "/api/", "/api/v1", "/api/v1/users", "/b", "/b/c", "/x-y", "/k", "/K", "/\u212a", "/\u0130", "/i", "/\u017f", "/s", "/\u00e9", "/a.b", "/a?b", "/Σ", "/desk", "/DESK", "/des\u212a", "/ak", "/a\u212a"];
+  const TAILS = ["", "/", "/123", "/users/7/orders", "?q=1", "?x=2&q", "#frag", "X", "s", ".json", "/v2/x", "/\u00c9", "/\u212a"];
+  const REGEX_TAILS = [".*", "[0-9]+", "(/[a-z]+)?", "|/b.*", "x?", "\\.json", "s*", "/(v1|v2)/.*", "(/.*)?", "[^/]+/orders"];
+  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+  function generateRoutes(rand: () => number, count: number): RouteModel[] {
+    const pickOf = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+    const routes: RouteModel[] = [];
+    for (let i = 0; i < count; i++) {
+      // Few catch-alls ("", "/"), so that late routes get selected too.
+      const literal = (rand() < 0.03 ? pickOf(["", "/"]) : pickOf(LITERALS.slice(2))) + (rand() < 0.3 ? pickOf(TAILS.filter((t) => !t.startsWith("?") && !t.startsWith("#"))) : "");
+      const caseSensitive = rand() < 0.6;
+      const kind = rand();
+      const match: RouteModel["match"] = { caseSensitive };
+      if (kind < 0.35) match.prefix = literal;
+      else if (kind < 0.55) match.path = literal;
+      else if (kind < 0.7) match.pathSeparatedPrefix = literal;
+      else {
+        const lead = rand();
+        match.safeRegex = lead < 0.1 ? `(?i)${escape(literal)}.*` : lead < 0.2 ? `.*${escape(literal)}` : escape(literal) + pickOf(REGEX_TAILS);
+      }
+      // A catch-all is guarded by a header, else the routes after it would never be selected.
+      const guard = literal === "" || literal === "/" || (match.safeRegex?.startsWith(".*") ?? false);
+      if (guard || rand() < 0.2) match.headers = [{ name: "x-role", match: { kind: "string", matcher: { kind: "exact", value: "admin", ignoreCase: false } }, invertMatch: !guard && rand() < 0.3, treatMissingHeaderAsEmpty: false }];
+      if (rand() < 0.1) match.queryParameters = [{ name: "q" }];
+      if (rand() < 0.1) match.runtimeFraction = { defaultValue: { numerator: 50, denominator: "HUNDRED" }, runtimeKey: "" };
+      if (rand() < 0.05) match.grpc = true;
+      routes.push({ name: `r${i}`, match, action: { kind: "route", cluster: "c" } });
+    }
+    return routes;
+  }
+
+  function generatePath(rand: () => number): string {
+    const pickOf = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+    let path = "";
+    const parts = 1 + Math.floor(rand() * 3);
+    for (let i = 0; i < parts; i++) path += pickOf(LITERALS.filter((l) => l !== "")) + (rand() < 0.5 ? pickOf(TAILS) : "");
+    if (rand() < 0.3) path = [...path].map((c) => (rand() < 0.5 ? c.toUpperCase() : c.toLowerCase())).join("");
+    if (rand() < 0.05) path = path.slice(0, Math.floor(rand() * path.length));
+    return path;
+  }
+
+  for (const seed of [1, 7, 2026]) {
+    it(`selects the route an in-order scan selects (seed ${seed})`, () => {
+      const rand = prng(seed);
+      const t = compileRouteTable({ name: "rc", virtualHosts: [{ name: "v", domains: ["*"], routes: generateRoutes(rand, 300) }] });
+      const routes = t.findVirtualHost("example.com")!.routes;
+      let hits = 0;
+      const selected = new Set<string>();
+      for (let i = 0; i < 2000; i++) {
+        const headers: Record<string, string> = {};
+        if (rand() < 0.5) headers["x-role"] = rand() < 0.5 ? "admin" : "user";
+        if (rand() < 0.2) headers["content-type"] = "application/grpc";
+        const r = request(generatePath(rand), headers, { randomValue: Math.floor(rand() * 1000) });
+        const naive = routes.find((route) => route.matches(r))?.model.name;
+        const indexed = t.route(r)?.route.model.name;
+        if (indexed !== naive) expect({ path: r.path, headers, randomValue: r.randomValue, indexed }).toEqual({ path: r.path, headers, randomValue: r.randomValue, indexed: naive });
+        if (naive !== undefined) hits++;
+        if (naive !== undefined) selected.add(naive);
+      }
+      // The generator must exercise both hits and misses.
+      expect(hits).toBeGreaterThan(200);
+      expect(hits).toBeLessThan(1990);
+      expect(selected.size).toBeGreaterThan(40);
+    });
+  }
 });

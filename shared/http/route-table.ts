@@ -18,6 +18,12 @@
  * path_separated_prefix. Then `headers`, `query_parameters`, `grpc` and `runtime_fraction` must all
  * hold (shared/http/matchers.ts).
  *
+ * Lookup does not scan every route: each virtual host has an index, built once per config, that files
+ * each route under the literal text every path it matches must start with (its prefix, path or
+ * path_separated_prefix, or the literal head of its regex; case-insensitive ones lower-cased in a
+ * second index). A request runs the full matcher of only the routes whose literal starts its path, in
+ * config order, so the first match is the one an in-order scan finds.
+ *
  * Cluster choice is part of matching, as in Envoy: a `weighted_clusters` route yields the entry of the
  * cluster picked by the request's random value (or the `header_name` header's value) over the weights
  * (runtime `<runtime_key_prefix>.<name>` overrides each), and a `cluster_header` route the cluster
@@ -101,7 +107,13 @@ export interface RouteTableOptions {
 }
 
 /** Wildcards of one length, keyed by the domain without its `*`. */
-type WildcardBucket = { length: number; byText: Map<string, CompiledVirtualHost> };
+type WildcardBucket = { length: number; byText: Map<string, HostEntry> };
+
+/** A compiled virtual host with its route index. */
+interface HostEntry {
+  readonly compiled: CompiledVirtualHost;
+  readonly index: RouteIndex;
+}
 
 /** A fresh non-negative random integer (53 bits), Envoy's per-stream random value. */
 export function randomStreamValue(): number {
@@ -114,10 +126,10 @@ export function randomStreamValue(): number {
  */
 export function compileRouteTable(config: RouteConfigModel, options: RouteTableOptions = {}): RouteTable {
   const runtime = options.runtime ?? createStaticRuntime();
-  const exact = new Map<string, CompiledVirtualHost>();
-  const suffixes = new Map<number, Map<string, CompiledVirtualHost>>();
-  const prefixes = new Map<number, Map<string, CompiledVirtualHost>>();
-  let catchAll: CompiledVirtualHost | undefined;
+  const exact = new Map<string, HostEntry>();
+  const suffixes = new Map<number, Map<string, HostEntry>>();
+  const prefixes = new Map<number, Map<string, HostEntry>>();
+  let catchAll: HostEntry | undefined;
   const global = compileMutations(config.headerMutations);
   const mostSpecificWins = config.mostSpecificHeaderMutationsWins ?? false;
 
@@ -125,19 +137,20 @@ export function compileRouteTable(config: RouteConfigModel, options: RouteTableO
     const vhLevels = compileMutations(vh.headerMutations);
     const levels = { config: global, vhost: vhLevels, mostSpecificWins };
     const compiled: CompiledVirtualHost = { model: vh, routes: vh.routes.map((r) => compileRoute(r, levels, runtime)) };
+    const entry: HostEntry = { compiled, index: buildRouteIndex(vh.routes) };
     for (const raw of vh.domains) {
       const domain = raw.toLowerCase();
       // First definition wins: duplicates are refused at compile time, this only keeps lookup stable.
-      if (domain === "*") catchAll ??= compiled;
-      else if (domain.startsWith("*")) addWildcard(suffixes, domain.slice(1), compiled);
-      else if (domain.endsWith("*")) addWildcard(prefixes, domain.slice(0, -1), compiled);
-      else if (!exact.has(domain)) exact.set(domain, compiled);
+      if (domain === "*") catchAll ??= entry;
+      else if (domain.startsWith("*")) addWildcard(suffixes, domain.slice(1), entry);
+      else if (domain.endsWith("*")) addWildcard(prefixes, domain.slice(0, -1), entry);
+      else if (!exact.has(domain)) exact.set(domain, entry);
     }
   }
   const suffixBuckets = sortBuckets(suffixes);
   const prefixBuckets = sortBuckets(prefixes);
 
-  const findVirtualHost = (rawHost: string): CompiledVirtualHost | undefined => {
+  const findEntry = (rawHost: string): HostEntry | undefined => {
     const host = rawHost.toLowerCase();
     const hit = exact.get(host);
     if (hit) return hit;
@@ -154,17 +167,36 @@ export function compileRouteTable(config: RouteConfigModel, options: RouteTableO
     }
     return catchAll;
   };
+  const findVirtualHost = (host: string): CompiledVirtualHost | undefined => findEntry(host)?.compiled;
 
   const route = (request: RouteRequest): RouteMatch | undefined => {
-    const virtualHost = findVirtualHost(request.authority);
-    if (!virtualHost) return undefined;
+    const entry = findEntry(request.authority);
+    if (!entry) return undefined;
+    const virtualHost = entry.compiled;
+    const routes = virtualHost.routes;
     const req = (request.randomValue === undefined ? { ...request, randomValue: randomStreamValue() } : request) as RouteRequest & { randomValue: number };
-    for (const r of virtualHost.routes) {
+    const index = entry.index;
+    const { lists, cursors } = index;
+    const count = collectCandidates(index, req.path);
+    // Merge the candidate lists (each in config order) by route index: config order overall.
+    for (;;) {
+      let best = -1;
+      let from = -1;
+      for (let i = 0; i < count; i++) {
+        const list = lists[i]!;
+        const c = cursors[i]!;
+        if (c < list.length && (best < 0 || list[c]! < best)) {
+          best = list[c]!;
+          from = i;
+        }
+      }
+      if (from < 0) return undefined;
+      cursors[from]!++;
+      const r = routes[best]!;
       if (!r.matches(req)) continue;
       const picked = pick(r, req);
       return picked ? { virtualHost, route: picked } : undefined;
     }
-    return undefined;
   };
 
   return {
@@ -178,14 +210,233 @@ export function compileRouteTable(config: RouteConfigModel, options: RouteTableO
   };
 }
 
-function addWildcard(into: Map<number, Map<string, CompiledVirtualHost>>, text: string, vh: CompiledVirtualHost): void {
+function addWildcard(into: Map<number, Map<string, HostEntry>>, text: string, vh: HostEntry): void {
   let bucket = into.get(text.length);
   if (!bucket) into.set(text.length, (bucket = new Map()));
   if (!bucket.has(text)) bucket.set(text, vh);
 }
 
-function sortBuckets(m: Map<number, Map<string, CompiledVirtualHost>>): WildcardBucket[] {
+function sortBuckets(m: Map<number, Map<string, HostEntry>>): WildcardBucket[] {
   return [...m.entries()].map(([length, byText]) => ({ length, byText })).sort((a, b) => b.length - a.length);
+}
+
+// ---- Route index ----
+
+/** A radix-trie node: routes filed under the literal that ends here, in config order. */
+interface TrieNode {
+  /** The text of the edge from the parent (lower-cased in the case-insensitive trie). */
+  label: string;
+  /** Children by the first UTF-16 code unit of their label. */
+  readonly children: Map<number, TrieNode>;
+  /** Indices of the routes whose literal ends at this node, ascending. */
+  readonly own: number[];
+  /** Indices of the routes filed strictly below this node, ascending (set by {@link finishTrie}). */
+  below: number[];
+  /** `own` and `below` together, ascending. */
+  all: number[];
+}
+
+/**
+ * The candidate index of one virtual host. `lists`/`cursors` are scratch space reused by every lookup
+ * (lookups are synchronous and never nest), sized for the deepest walk, so a lookup allocates nothing.
+ */
+interface RouteIndex {
+  /** Case-sensitive literals (prefix, path, path_separated_prefix, regex head; "" at the root). */
+  readonly exact: TrieNode;
+  /** Case-insensitive ASCII literals, ASCII lower-cased. */
+  readonly folded: TrieNode;
+  readonly lists: (readonly number[])[];
+  readonly cursors: number[];
+}
+
+const NO_ROUTES: readonly number[] = [];
+
+function trieNode(label: string): TrieNode {
+  return { label, children: new Map(), own: [], below: [], all: [] };
+}
+
+function insertLiteral(root: TrieNode, literal: string, routeIndex: number): void {
+  let node = root;
+  let pos = 0;
+  for (;;) {
+    if (pos === literal.length) {
+      node.own.push(routeIndex);
+      return;
+    }
+    const first = literal.charCodeAt(pos);
+    const child = node.children.get(first);
+    if (!child) {
+      const leaf = trieNode(literal.slice(pos));
+      leaf.own.push(routeIndex);
+      node.children.set(first, leaf);
+      return;
+    }
+    const label = child.label;
+    let k = 0;
+    while (k < label.length && pos + k < literal.length && label.charCodeAt(k) === literal.charCodeAt(pos + k)) k++;
+    if (k < label.length) {
+      // Split the edge so that the literal ends at (or branches from) a node.
+      const mid = trieNode(label.slice(0, k));
+      child.label = label.slice(k);
+      mid.children.set(child.label.charCodeAt(0), child);
+      node.children.set(first, mid);
+      node = mid;
+    } else {
+      node = child;
+    }
+    pos += k;
+  }
+}
+
+/** Fills `below` and `all`; returns the depth (nodes on the longest root-to-leaf walk). */
+function finishTrie(node: TrieNode): number {
+  let depth = 0;
+  const below: number[] = [];
+  for (const child of node.children.values()) {
+    depth = Math.max(depth, finishTrie(child));
+    below.push(...child.all);
+  }
+  below.sort((a, b) => a - b);
+  node.below = below;
+  node.all = [...node.own, ...below].sort((a, b) => a - b);
+  return depth + 1;
+}
+
+/** True when every code unit is ASCII. */
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+function buildRouteIndex(routes: readonly RouteModel[]): RouteIndex {
+  const exact = trieNode("");
+  const folded = trieNode("");
+  routes.forEach((r, i) => {
+    const { prefix, path, safeRegex, pathSeparatedPrefix, caseSensitive } = r.match;
+    // The same precedence as compilePathMatch.
+    if (safeRegex !== undefined) return insertLiteral(exact, regexLiteralPrefix(safeRegex), i);
+    const literal = path ?? pathSeparatedPrefix ?? prefix ?? "";
+    if (caseSensitive) return insertLiteral(exact, literal, i);
+    // Non-ASCII text can lower-case to a different length (or to ASCII): such a route is always a candidate.
+    insertLiteral(folded, isAscii(literal) ? literal.toLowerCase() : "", i);
+  });
+  const slots = finishTrie(exact) + finishTrie(folded);
+  return { exact, folded, lists: new Array<readonly number[]>(slots).fill(NO_ROUTES), cursors: new Array<number>(slots).fill(0) };
+}
+
+/**
+ * Puts into `index.lists` the lists of routes whose literal starts `path` (and resets their cursors);
+ * returns how many lists. Every route that can match the path is in one of them, exactly once.
+ */
+function collectCandidates(index: RouteIndex, path: string): number {
+  const { lists, cursors } = index;
+  let count = 0;
+  let node = index.exact;
+  let pos = 0;
+  if (node.own.length > 0) lists[count++] = node.own;
+  for (;;) {
+    if (pos >= path.length) break;
+    const child = node.children.get(path.charCodeAt(pos));
+    if (!child || !path.startsWith(child.label, pos)) break;
+    pos += child.label.length;
+    node = child;
+    if (node.own.length > 0) lists[count++] = node.own;
+  }
+
+  // Case-insensitive: ASCII letters fold; at a non-ASCII code unit (whose lower case may be ASCII or
+  // longer) every route filed below is kept as a candidate.
+  node = index.folded;
+  pos = 0;
+  if (node.own.length > 0) lists[count++] = node.own;
+  walk: for (;;) {
+    if (pos >= path.length) break;
+    const first = path.charCodeAt(pos);
+    if (first > 0x7f) {
+      if (node.below.length > 0) lists[count++] = node.below;
+      break;
+    }
+    const child = node.children.get(first >= 0x41 && first <= 0x5a ? first + 0x20 : first);
+    if (!child) break;
+    const label = child.label;
+    for (let k = 1; k < label.length; k++) {
+      const c = path.charCodeAt(pos + k);
+      if (c > 0x7f) {
+        lists[count++] = child.all;
+        break walk;
+      }
+      // NaN past the end of the path: no match.
+      if ((c >= 0x41 && c <= 0x5a ? c + 0x20 : c) !== label.charCodeAt(k)) break walk;
+    }
+    pos += label.length;
+    node = child;
+    if (node.own.length > 0) lists[count++] = node.own;
+  }
+  for (let i = 0; i < count; i++) cursors[i] = 0;
+  return count;
+}
+
+/**
+ * The literal text every string that an RE2 `regex` fully matches starts with: its leading run of
+ * plain ASCII characters (escaped punctuation included), without a last character that a quantifier
+ * makes optional or repeatable. "" when the regex has a top-level alternation, starts with a group,
+ * class, anchor or flag, or holds a construct this does not read (`\Q`, nested classes). Used to index
+ * routes at compile time; a shorter literal is always correct, only slower.
+ */
+export function regexLiteralPrefix(regex: string): string {
+  if (hasTopLevelAlternation(regex)) return "";
+  let literal = "";
+  let i = 0;
+  while (i < regex.length) {
+    const c = regex[i]!;
+    let ch: string;
+    let width: number;
+    if (c === "\\") {
+      const next = regex[i + 1];
+      // Escaped ASCII punctuation is itself; letters and digits are classes, assertions or quotes.
+      if (next === undefined || !/^[!-\/:-@[-`{-~]$/.test(next)) break;
+      ch = next;
+      width = 2;
+    } else if (c.charCodeAt(0) > 0x7f || ".[](){}*+?|^$".includes(c)) {
+      break;
+    } else {
+      ch = c;
+      width = 1;
+    }
+    const after = regex[i + width];
+    if (after !== undefined && "*+?{".includes(after)) break;
+    literal += ch;
+    i += width;
+  }
+  return literal;
+}
+
+/** True for a `|` outside every group and class, or when the regex cannot be read simply enough to tell. */
+function hasTopLevelAlternation(regex: string): boolean {
+  let depth = 0;
+  for (let i = 0; i < regex.length; i++) {
+    const c = regex[i]!;
+    if (c === "\\") {
+      if (regex[i + 1] === "Q") return true;
+      i++;
+    } else if (c === "(") depth++;
+    else if (c === ")") depth--;
+    else if (c === "|" && depth <= 0) return true;
+    else if (c === "[") {
+      // A class: `]` first (a literal in RE2) or a nested `[` (POSIX classes) is read as "cannot tell".
+      let j = i + 1;
+      if (regex[j] === "^") j++;
+      if (regex[j] === "]") return true;
+      for (; j < regex.length; j++) {
+        const d = regex[j]!;
+        if (d === "\\") j++;
+        else if (d === "[") return true;
+        else if (d === "]") break;
+      }
+      if (j >= regex.length) return true;
+      i = j;
+    }
+  }
+  return false;
 }
 
 interface Levels {
