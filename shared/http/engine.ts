@@ -29,7 +29,7 @@ import { type AccessLogs, createAccessLogs } from "../access-log/access-log.ts";
 import { requestDownstreamInfo } from "../access-log/downstream.ts";
 import type { AccessLogRecord, DownstreamInfo } from "../access-log/record.ts";
 import { type AccessLogSinks, consoleSinks } from "../access-log/sinks.ts";
-import { pumpWebSocket, UPGRADE_STREAM_HEADER, upgradeAllowed, upgradeType, type UpgradeSlot, upgradingTransport, type WebSocketSupport } from "./websocket.ts";
+import { pumpWebSocket, UPGRADE_STREAM_HEADER, upgradeAllowed, upgradeType, type UpgradeSlot, upgradingTransport, utf8Length, type WebSocketSupport } from "./websocket.ts";
 import type { Counter, Gauge, Histogram, StatsScope } from "../stats/store.ts";
 import { ProxyError, toProxyError } from "./errors.ts";
 import type { HttpFilter, HttpFilterFactory, HttpResponse, HttpStream, LocalReply, StreamInfo, TerminalHttpFilter } from "./filter.ts";
@@ -390,20 +390,6 @@ function completion(stream: Stream, filters: HttpFilter[], stats: StreamStats, n
   };
 }
 
-/** UTF-8 length of a string without encoding it. */
-function utf8Length(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      n += 4;
-      i++;
-    } else n += 3;
-  }
-  return n;
-}
 
 /** What the access log needs beyond StreamInfo, measured only when the HCM has access logs. */
 interface StreamLogState {

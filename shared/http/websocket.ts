@@ -112,7 +112,7 @@ function closeQuietly(socket: MessageSocket, code?: number, reason?: string): vo
 }
 
 /** UTF-8 length of a string without encoding it. */
-function utf8Length(s: string): number {
+export function utf8Length(s: string): number {
   let n = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
