@@ -36,7 +36,7 @@ import type { HttpFilter, HttpFilterFactory, HttpResponse, HttpStream, LocalRepl
 import { compileRouteTable, randomStreamValue, type RouteMatch, type RouteTable } from "./route-table.ts";
 import { createHeaderHandling, type HeaderHandling, type StreamHeaderState } from "./header-handling.ts";
 import type { Runtime } from "../runtime/runtime.ts";
-import { createRouterFactory, type HostPicker } from "./router.ts";
+import { createRouterFactory } from "./router.ts";
 import type { UpstreamTransport } from "./upstream-transport.ts";
 
 /** Header on local replies made from a ProxyError, naming Envoy's response flag (Legate's addition). */
@@ -53,8 +53,6 @@ export interface HttpEngineOptions {
   stats: StatsScope;
   /** Non-terminal HTTP filters this tier runs, by `@type` URL. Default: none (router only). */
   filters?: ReadonlyMap<string, HttpFilterFactoryBuilder>;
-  /** Host selection per cluster (shared/lb). Default: round robin. */
-  createPicker?: (cluster: ClusterModel) => HostPicker;
   /** Monotonic milliseconds. Default `performance.now()`. */
   now?: () => number;
   /** Runtime values for `runtime_fraction` and weighted clusters' `runtime_key_prefix`. Default: none (config defaults). */
@@ -135,7 +133,6 @@ export function createHttpEngine(options: HttpEngineOptions): HttpEngine {
     transport: websocket ? upgradingTransport(options.transport, websocket, upgradeSlots) : options.transport,
     stats: options.stats,
     statPrefix: hcm.statPrefix,
-    createPicker: options.createPicker,
     runtime: options.runtime,
     connectionBufferLimitBytes: options.connectionBufferLimitBytes,
     now,

@@ -53,9 +53,6 @@ function stripHopByHop(headers: Headers): void {
   for (const h of HOP_BY_HOP) headers.delete(h);
 }
 
-/** Picks the host for one attempt; undefined when the cluster has none to offer. */
-export type HostPicker = () => UpstreamHost | undefined;
-
 /** Header on responses whose flags the router set (URX, UO) although they came from the upstream. */
 const RESPONSE_FLAGS_HEADER = "x-legate-response-flags";
 
@@ -71,11 +68,6 @@ export interface RouterOptions {
   stats: StatsScope;
   /** The HCM's `stat_prefix`. */
   statPrefix: string;
-  /**
-   * Replaces a cluster's host selection (for tests); the picker then ignores hosts tried before.
-   * Default: the cluster runtime's `chooseHost`.
-   */
-  createPicker?: (cluster: ClusterModel) => HostPicker;
   /**
    * The listener's `per_connection_buffer_limit_bytes`: the most a request body is buffered for
    * retries and mirroring (a route's `per_request_buffer_limit_bytes` can only lower it). Default 1 MiB.
@@ -120,11 +112,10 @@ export function createRouterFactory(options: RouterOptions): TerminalHttpFilterF
   const clusters = new Map<string, RouterCluster>();
   for (const model of options.clusters.values()) {
     const rt = getClusterRuntime(model, options.stats, options.runtime);
-    const custom = options.createPicker?.(model);
     clusters.set(model.name, {
       runtime: rt,
       stats: new RouterClusterStats(rt.stats),
-      pick: custom ? () => custom() : (triedHosts, hashKey) => rt.chooseHost({ triedHosts, hashKey }),
+      pick: (triedHosts, hashKey) => rt.chooseHost({ triedHosts, hashKey }),
     });
   }
   const http = options.stats.scope(`http.${options.statPrefix}.`);

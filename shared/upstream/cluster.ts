@@ -1,14 +1,9 @@
 /**
- * A cluster at runtime, per isolate (edge) or per process (tcp tier): its hosts, their health, the
+ * A cluster at runtime, per isolate at the edge (the tcp tier adopts it with issue 4): its hosts, their health, the
  * load balancer over them (priorities, localities, panic threshold), the circuit breakers and the
  * outlier detector. The router's one entry point to "which host, may I send, how did it go".
  *
- * COORDINATION NOTE (issue 3, for the router helper): the upstream helper made ONE edit in
- * shared/http/router.ts: its private `ClusterRuntime` class now wraps {@link getClusterRuntime} (so
- * /clusters sees the router's clusters) and keeps `pick` (the runtime's `chooseHost`, or an injected
- * `createPicker`); the `import` of this module sits just above that class. The router does not yet
- * call `startAttempt` / `onHeaders` / `onFailure` / `end` nor pass `hashKey`: wiring those into the
- * retry loop is the router's part. The intended request path:
+ * How the router uses it (shared/http/upstream-call.ts):
  *
  * ```ts
  * const cluster = getClusterRuntime(model, stats);        // once per config version (reuses state)
