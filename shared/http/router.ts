@@ -37,21 +37,12 @@ import type { HttpResponse, HttpStream, TerminalHttpFilter, TerminalHttpFilterFa
 import { sendShadows } from "./mirror.ts";
 import { isTrustedRequest, takeRequestControls } from "./request-controls.ts";
 import { guardBody, hasLimits, type GuardLimits } from "./response-guard.ts";
+import { stripHopByHop } from "./headers.ts";
 import { type CompiledRetryPolicy, compileRetryPolicy } from "./retry-policy.ts";
 import { createRetryState } from "./retry-state.ts";
 import { RouterClusterStats } from "./router-stats.ts";
 import { runUpstreamCall, type UpstreamCallResult } from "./upstream-call.ts";
 import type { UpstreamTransport } from "./upstream-transport.ts";
-
-/**
- * Connection-specific headers, which Envoy's codecs never forward in either direction (HTTP/1.1
- * hop-by-hop headers; `te` survives only as `trailers`).
- */
-const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"];
-
-function stripHopByHop(headers: Headers): void {
-  for (const h of HOP_BY_HOP) headers.delete(h);
-}
 
 /** Header on responses whose flags the router set (URX, UO) although they came from the upstream. */
 const RESPONSE_FLAGS_HEADER = "x-legate-response-flags";
