@@ -11,21 +11,29 @@
  */
 import type { Socket } from "node:net";
 import { EMPTY, FilterManagerImpl } from "./filter-manager.ts";
-import type { Connection, ConnectionCallbacks, ConnectionCloseType, ConnectionEvent, ConnectionStats } from "./filter.ts";
+import type { Connection, ConnectionCallbacks, ConnectionCloseType, ConnectionEvent, ConnectionInfo, ConnectionStats } from "./filter.ts";
 
 let nextId = 1;
 
 export interface SocketConnectionOptions {
   /** Write-buffer high watermark (Envoy's per_connection_buffer_limit_bytes); 0 disables watermarks. */
   bufferLimit: number;
+  /** What listener filters learned (default: raw_buffer, nothing else known). */
+  info?: ConnectionInfo;
+  /** Addresses a listener filter (PROXY protocol) substituted for the socket's own. */
+  remote?: { address: string; port: number };
+  local?: { address: string; port: number };
 }
 
 export class SocketConnection implements Connection {
   readonly id = nextId++;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  readonly directRemoteAddress: string;
+  readonly directRemotePort: number;
   readonly localAddress: string;
   readonly localPort: number;
+  readonly info: ConnectionInfo;
   readonly bufferLimit: number;
   readonly startTime = performance.now();
   readonly filterManager: FilterManagerImpl;
@@ -44,10 +52,13 @@ export class SocketConnection implements Connection {
   constructor(socket: Socket, options: SocketConnectionOptions) {
     this.socket = socket;
     this.bufferLimit = options.bufferLimit;
-    this.remoteAddress = socket.remoteAddress ?? "";
-    this.remotePort = socket.remotePort ?? 0;
-    this.localAddress = socket.localAddress ?? "";
-    this.localPort = socket.localPort ?? 0;
+    this.directRemoteAddress = socket.remoteAddress ?? "";
+    this.directRemotePort = socket.remotePort ?? 0;
+    this.remoteAddress = options.remote?.address ?? this.directRemoteAddress;
+    this.remotePort = options.remote?.port ?? this.directRemotePort;
+    this.localAddress = options.local?.address ?? socket.localAddress ?? "";
+    this.localPort = options.local?.port ?? socket.localPort ?? 0;
+    this.info = options.info ?? { transportProtocol: "raw_buffer", applicationProtocols: [] };
     this.filterManager = new FilterManagerImpl({
       connection: this,
       writeToSocket: (data, endStream) => this.writeToSocket(data, endStream),

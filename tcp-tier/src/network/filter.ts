@@ -55,14 +55,57 @@ export interface ConnectionStats {
   writeBuffered?: { inc(by: number): void; dec(by: number): void };
 }
 
+/** A peer certificate, as filters, RBAC and access logs read it. */
+export interface PeerCertificate {
+  /** RFC 2253 subject, e.g. `CN=client,O=Example`. */
+  subject: string;
+  issuer: string;
+  /** Subject alternative names, by type. */
+  sans: { dns: string[]; uri: string[]; email: string[]; ip: string[] };
+  /** Lower-case hex SHA-256 of the DER certificate. */
+  sha256: string;
+  serialNumber: string;
+  validFrom: string;
+  validTo: string;
+  /** The certificate, PEM-encoded. */
+  pem: string;
+}
+
+/**
+ * Per-connection facts set by listener filters (`tls_inspector`, `proxy_protocol`, `http_inspector`)
+ * and the transport socket (TLS), read by chain selection, network filters and access logs.
+ */
+export interface ConnectionInfo {
+  /** `raw_buffer` unless the TLS inspector saw a ClientHello (`tls`). */
+  transportProtocol: string;
+  /** SNI from the ClientHello (tls_inspector) or the TLS handshake. */
+  requestedServerName?: string;
+  /** ALPN offered by the client (tls_inspector) or detected by http_inspector (`http/1.1`, `h2c`). */
+  applicationProtocols: string[];
+  /** After a TLS handshake: the negotiated ALPN, the TLS version (`TLSv1.3`) and cipher. */
+  tls?: { alpn?: string; version: string; cipher: string; peerCertificate?: PeerCertificate; sessionId?: string };
+  /** Name of the filter chain that serves the connection, once chosen. */
+  filterChainName?: string;
+}
+
 /** A TCP connection as filters see it (Envoy's `Network::Connection`). */
 export interface Connection {
   /** Process-unique id, increasing; used in logs. */
   readonly id: number;
+  /**
+   * The peer as filters and access logs see it: the source a `proxy_protocol` listener filter read,
+   * else the socket's peer (Envoy's `remoteAddress()` vs `directRemoteAddress()`).
+   */
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /** The socket's own peer, whatever a listener filter said. */
+  readonly directRemoteAddress: string;
+  readonly directRemotePort: number;
+  /** The local address; a PROXY protocol header's destination replaces it, as in Envoy. */
   readonly localAddress: string;
   readonly localPort: number;
+  /** What listener filters and the transport socket learned before the filter chain was chosen. */
+  readonly info: ConnectionInfo;
   /** `open` until {@link close} or a close event; `closing` while a flush-write close drains. */
   readonly state: "open" | "closing" | "closed";
   /**
