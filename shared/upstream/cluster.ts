@@ -51,6 +51,16 @@ export interface ClusterRuntimeOptions {
   now?: () => number;
   /** Uniform in [0, 1) for load balancing and enforcement draws. Default `Math.random`. */
   random?: () => number;
+  /**
+   * The hosts, instead of one per `model.endpoints` entry: the tcp tier's DNS clusters pass the hosts
+   * the names resolved to (keeping the objects of hosts that survive a refresh).
+   */
+  hosts?: readonly UpstreamHost[];
+  /**
+   * Circuit breakers to share instead of new ones: the tcp tier rebuilds a DNS cluster's runtime when
+   * its hosts change, and connections in flight keep their slots across the rebuild.
+   */
+  breakers?: CircuitBreakers;
 }
 
 /**
@@ -130,9 +140,9 @@ export class ClusterRuntime {
     this.currentRuntime = runtime;
     this.options = options;
     this.stats = stats.scope(`cluster.${model.name}.`);
-    this.hosts = model.endpoints.map((e) => new UpstreamHost(e));
+    this.hosts = options.hosts ?? model.endpoints.map((e) => new UpstreamHost(e));
     for (const h of this.hosts) this.byHostPort.set(h.hostPort, h);
-    this.breakers = new CircuitBreakers(model.circuitBreakers, model.name, this.stats, this.runtimeView);
+    this.breakers = options.breakers ?? new CircuitBreakers(model.circuitBreakers, model.name, this.stats, this.runtimeView);
     this.outlierDetector = model.outlierDetection
       ? new OutlierDetector(model.outlierDetection, this.hosts, this.stats, {
           now: options.now,

@@ -1,15 +1,23 @@
 /**
- * A cluster at run time: its hosts (static, or kept fresh by DNS), its load balancer, its stats, and
- * the upstream connect path with `connect_timeout`.
+ * A cluster at run time in the tcp tier: its hosts (static, or kept fresh by DNS) on shared/upstream's
+ * {@link ClusterRuntime} (load balancing with priorities, localities and panic threshold, circuit
+ * breakers, outlier detection), its stats, and the upstream connect path with `connect_timeout`.
+ *
+ * Circuit breakers for TCP, as Envoy's TCP connection pool applies them: each upstream connection holds
+ * a `max_connections` slot for its whole life, and each attempt a `max_pending_requests` slot until it
+ * connects or fails. No pending slot: the attempt fails at once (`upstream_rq_pending_overflow`; tcp_proxy
+ * flag UO). No connection slot: `upstream_cx_overflow` is counted and the attempt waits for one of its
+ * host's connections to close, except that a host without any connection always gets one.
  */
-import { connect as netConnect, type Socket } from "node:net";
-import type { ClusterModel } from "../../../shared/config/model.ts";
-import { createLoadBalancer, type LbContext, type LoadBalancer } from "../../../shared/lb/index.ts";
+import type { Socket } from "node:net";
+import type { ClusterModel, EndpointModel } from "../../../shared/config/model.ts";
 import type { Logger } from "../../../shared/log.ts";
 import type { Counter, Gauge, Histogram, StatsScope } from "../../../shared/stats/store.ts";
+import { ClusterRuntime, type ChooseHostContext } from "../../../shared/upstream/cluster.ts";
 import { SocketConnection } from "../network/connection.ts";
-import { resolveAddresses } from "./dns.ts";
+import { createResolver, resolveAddresses } from "./dns.ts";
 import { Host } from "./host.ts";
+import { createUpstreamTransport, type UpstreamTransport } from "../tls/upstream.ts";
 
 /** Envoy's cluster stats that the tcp tier keeps (`cluster.<name>.*`), looked up once per cluster. */
 export interface ClusterStats {
@@ -39,6 +47,8 @@ export interface ClusterStats {
   update_success: Counter;
   update_failure: Counter;
   update_no_rebuild: Counter;
+  upstream_cx_connect_attempts_exceeded: Counter;
+  upstream_cx_overflow: Counter;
 }
 
 function clusterStats(scope: StatsScope): ClusterStats {
@@ -71,18 +81,38 @@ function clusterStats(scope: StatsScope): ClusterStats {
     update_success: c("update_success"),
     update_failure: c("update_failure"),
     update_no_rebuild: c("update_no_rebuild"),
+    upstream_cx_connect_attempts_exceeded: c("upstream_cx_connect_attempts_exceeded"),
+    upstream_cx_overflow: c("upstream_cx_overflow"),
   };
 }
 
-/** Why an upstream connect attempt failed. */
-export type ConnectFailureReason = "connect-fail" | "timeout";
+/** Why an upstream connect attempt failed: refused/reset/unreachable, `connect_timeout`, or `max_pending_requests`. */
+export type ConnectFailureReason = "connect-fail" | "timeout" | "overflow";
 
 /** Receives the outcome of {@link Cluster.connect}; exactly one member is called, once, unless cancelled. */
 export interface UpstreamConnectHandler {
   /** The TCP handshake completed. The connection is not started: add a read filter, then `start()` it. */
   onConnected(connection: SocketConnection, host: Host): void;
-  /** Refused, reset, unreachable, or `connect_timeout` elapsed. Counted in the cluster's stats already. */
+  /**
+   * Refused, reset, unreachable, `connect_timeout` elapsed, or `max_pending_requests` was reached
+   * (`overflow`: called synchronously from {@link Cluster.connect}, no connection was tried). Counted already.
+   */
   onFailure(reason: ConnectFailureReason, host: Host, error?: Error): void;
+}
+
+/** Per-pick context: shared/upstream's, plus `hash` (a 64-bit hash already computed, e.g. by udp_proxy's hash_policy). */
+export interface TcpChooseHostContext extends ChooseHostContext {
+  /** Used as the hash key when `hashKey` is not given. */
+  hash?: bigint;
+}
+
+/** One admitted connect attempt: waiting for a connection slot, then connecting (`cancel` set). */
+interface Attempt {
+  host: Host;
+  handler: UpstreamConnectHandler;
+  /** The runtime (and so the circuit breakers) current when the attempt was admitted. */
+  runtime: ClusterRuntime;
+  cancel: (() => void) | undefined;
 }
 
 /** An attempt in progress. */
@@ -96,25 +126,43 @@ export class Cluster {
   readonly model: ClusterModel;
   readonly stats: ClusterStats;
   private currentHosts: Host[] = [];
-  private readonly lb: LoadBalancer<Host>;
+  private runtimeState: ClusterRuntime;
+  private readonly rootStats: StatsScope;
   private readonly logger: Logger;
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  /** `dns_resolvers`: queried directly; absent: the system resolver. */
+  private readonly resolver: ReturnType<typeof createResolver> | undefined;
   private closed = false;
+  /**
+   * Per host, the attempts admitted by `max_pending_requests` that wait for a `max_connections` slot, in
+   * arrival order; started when one of that host's connections closes (Envoy's per-host pool).
+   */
+  private readonly waiting = new Map<Host, Attempt[]>();
   /** Sockets connecting or connected, so close() can end every one (some outlive their downstream while flushing). */
   private readonly sockets = new Set<Socket>();
+  /** Plaintext TCP, or TLS when the cluster has a transport_socket (tcp-tier/src/tls/upstream.ts). */
+  private readonly transport: UpstreamTransport;
 
   constructor(model: ClusterModel, stats: StatsScope, logger: Logger) {
     this.name = model.name;
     this.model = model;
+    this.rootStats = stats;
     this.stats = clusterStats(stats.scope(`cluster.${model.name}.`));
-    this.lb = createLoadBalancer<Host>(model.lbPolicy);
     this.logger = logger;
+    this.transport = createUpstreamTransport(model.transportSocket, { stats: stats.scope(`cluster.${model.name}.`), logger });
+    this.resolver = model.dnsResolvers?.length && model.type !== "STATIC" ? createResolver(model.dnsResolvers) : undefined;
+    this.runtimeState = new ClusterRuntime(model, stats, undefined, { hosts: [] });
     this.setHosts([]);
   }
 
   /** The current hosts, in endpoint order (a new array whenever membership changes; do not mutate). */
   get hosts(): readonly Host[] {
     return this.currentHosts;
+  }
+
+  /** The shared cluster runtime over the current hosts (replaced when DNS changes the host set). */
+  get runtime(): ClusterRuntime {
+    return this.runtimeState;
   }
 
   /**
@@ -124,7 +172,7 @@ export class Cluster {
    */
   async initialize(): Promise<void> {
     if (this.model.type === "STATIC") {
-      this.setHosts(this.model.endpoints.map((e) => new Host(e.address, e.port, e.weight)));
+      this.setHosts(this.model.endpoints.map((e) => new Host(e)));
       this.stats.update_attempt.inc();
       this.stats.update_success.inc();
       return;
@@ -137,27 +185,74 @@ export class Cluster {
     this.closed = true;
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
     this.refreshTimer = undefined;
+    this.resolver?.cancel();
+    this.waiting.clear();
     for (const socket of this.sockets) socket.destroy();
   }
 
-  /** A host from the load balancer, or undefined when the cluster has none. */
-  chooseHost(context?: LbContext<Host>): Host | undefined {
-    return this.lb.chooseHost(context);
+  /**
+   * A host from the load balancer (priority and locality by health, then `lb_policy`; `hashKey` for
+   * RING_HASH and MAGLEV), or undefined when the cluster has none to offer. Once per connect attempt.
+   */
+  chooseHost(context?: TcpChooseHostContext): Host | undefined {
+    if (context?.hash !== undefined && context.hashKey === undefined) context = { triedHosts: context.triedHosts, hashKey: context.hash };
+    return this.runtimeState.chooseHost(context) as Host | undefined;
   }
 
   /**
    * Opens a TCP connection to `host` (half-close allowed, TCP_NODELAY as Envoy sets it), failing after
-   * `connect_timeout`. Counts `upstream_cx_total` / `upstream_cx_active` at once, `upstream_cx_connect_fail`
-   * (and `upstream_cx_connect_timeout`) on failure, and the byte and destroy stats for the connection's life.
+   * `connect_timeout`, with Envoy's TCP connection pool admission:
+   * - `max_pending_requests` open: fails at once (`onFailure("overflow")`, synchronously;
+   *   `upstream_rq_pending_overflow`). Otherwise the attempt holds a pending slot until it connects or fails.
+   * - `max_connections` open: counts `upstream_cx_overflow` and waits (no connect, no timer) until one of
+   *   this host's connections closes, unless the host has no connection at all, which Envoy always allows.
+   * Counts `upstream_cx_total` / `upstream_cx_active` when the connect starts, `upstream_cx_connect_fail`
+   * (and `upstream_cx_connect_timeout`) on failure, and the byte and destroy stats for the connection's life;
+   * reports the connect outcome to outlier detection.
    */
   connect(host: Host, handler: UpstreamConnectHandler): PendingConnect {
+    const breakers = this.runtimeState.breakers;
+    if (!breakers.tryAcquirePending()) {
+      handler.onFailure("overflow", host);
+      return { cancel() {} };
+    }
+    const attempt: Attempt = { host, handler, runtime: this.runtimeState, cancel: undefined };
+    const open = !breakers.resources().connections.canCreate();
+    // Envoy counts the overflow even when it connects anyway (a host without connections).
+    if (open) this.stats.upstream_cx_overflow.inc();
+    if (!open || host.cxActive === 0) {
+      this.startConnect(attempt);
+    } else {
+      const queue = this.waiting.get(host);
+      if (queue) queue.push(attempt);
+      else this.waiting.set(host, [attempt]);
+    }
+    return {
+      cancel: () => {
+        if (attempt.cancel) return attempt.cancel();
+        const queue = this.waiting.get(host);
+        const i = queue ? queue.indexOf(attempt) : -1;
+        if (i < 0) return;
+        queue!.splice(i, 1);
+        if (queue!.length === 0) this.waiting.delete(host);
+        breakers.releasePending();
+      },
+    };
+  }
+
+  /** Starts the connect of an admitted attempt: takes a connection slot (even above the limit, as Envoy's pool does). */
+  private startConnect(attempt: Attempt): void {
+    const { host, handler, runtime } = attempt;
     const s = this.stats;
+    const breakers = runtime.breakers;
+    breakers.resources().connections.inc();
     s.upstream_cx_total.inc();
     s.upstream_cx_active.inc();
     host.cxTotal++;
     host.cxActive++;
+    host.activeRequests++;
     const started = performance.now();
-    const socket = netConnect({ host: host.address, port: host.port, allowHalfOpen: true, noDelay: true });
+    const socket = this.transport.connect(host.address, host.port);
     this.sockets.add(socket);
     socket.once("close", () => this.sockets.delete(socket));
     let settled = false;
@@ -165,14 +260,24 @@ export class Cluster {
       s.upstream_cx_active.dec();
       s.upstream_cx_destroy.inc();
       host.cxActive--;
+      host.activeRequests--;
+      breakers.releaseConnection();
+      this.serveWaiting(host);
     };
     const fail = (reason: ConnectFailureReason, error?: Error) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      if (reason === "timeout") s.upstream_cx_connect_timeout.inc();
+      breakers.releasePending();
       s.upstream_cx_connect_fail.inc();
-      host.cxConnectFail++;
+      if (reason === "timeout") {
+        s.upstream_cx_connect_timeout.inc();
+        host.cxConnectFail++;
+        runtime.onResult(host, { kind: "timeout" });
+      } else {
+        // onResult counts the host's cx_connect_fail.
+        runtime.onResult(host, { kind: "connect_failure" });
+      }
       socket.destroy();
       release();
       handler.onFailure(reason, host, error);
@@ -181,10 +286,14 @@ export class Cluster {
     const timer = setTimeout(() => fail("timeout"), this.model.connectTimeoutMs);
     timer.unref();
     socket.on("error", onError);
-    socket.once("connect", () => {
+    socket.once(this.transport.readyEvent, () => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      breakers.releasePending();
+      // Envoy's LOCAL_ORIGIN_CONNECT_SUCCESS_FINAL, which outlier detection reads as a 200 when local and
+      // external errors are not split.
+      runtime.onResult(host, { kind: "http", status: 200 });
       s.upstream_cx_connect_ms.record(performance.now() - started);
       const conn = new SocketConnection(socket, { bufferLimit: this.model.perConnectionBufferLimitBytes });
       socket.off("error", onError);
@@ -203,24 +312,40 @@ export class Cluster {
       });
       handler.onConnected(conn, host);
     });
-    return {
-      cancel: () => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        socket.destroy();
-        release();
-        s.upstream_cx_destroy_local.inc();
-      },
+    attempt.cancel = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      breakers.releasePending();
+      socket.destroy();
+      release();
+      s.upstream_cx_destroy_local.inc();
     };
   }
 
-  /** Swaps in a new host list (and a freshly built load balancer schedule) and updates membership gauges. */
+  /** After one of `host`'s connections closed: starts the attempts waiting for it while the breaker allows. */
+  private serveWaiting(host: Host): void {
+    const queue = this.waiting.get(host);
+    if (!queue) return;
+    while (queue.length > 0) {
+      const next = queue[0]!;
+      if (!next.runtime.breakers.resources().connections.canCreate() && host.cxActive > 0) return;
+      queue.shift();
+      if (queue.length === 0) this.waiting.delete(host);
+      this.startConnect(next);
+    }
+  }
+
+  /**
+   * Swaps in a new host list: a new ClusterRuntime over it (its load balancer built whole), sharing the
+   * circuit breakers so connections in flight keep their slots; updates the membership gauges.
+   */
   private setHosts(hosts: Host[]): void {
     this.currentHosts = hosts;
-    this.lb.build(hosts);
+    const previous = this.runtimeState;
+    this.runtimeState = new ClusterRuntime(this.model, this.rootStats, undefined, { hosts, breakers: previous.breakers });
     this.stats.membership_total.set(hosts.length);
-    this.stats.membership_healthy.set(hosts.length);
+    this.stats.membership_healthy.set(hosts.reduce((n, h) => n + (h.healthy ? 1 : 0), 0));
     this.stats.max_host_weight.set(hosts.reduce((m, h) => Math.max(m, h.weight), 0));
   }
 
@@ -231,8 +356,10 @@ export class Cluster {
     const next: Host[] = [];
     let failed = false;
     const endpoints = this.model.type === "LOGICAL_DNS" ? this.model.endpoints.slice(0, 1) : this.model.endpoints;
-    const results = await Promise.allSettled(endpoints.map((e) => resolveAddresses(e.address, family)));
+    const results = await Promise.allSettled(endpoints.map((e) => resolveAddresses(e.address, family, this.resolver)));
     if (this.closed) return;
+    let ttlMs = Infinity;
+    const resolved = (endpoint: EndpointModel, address: string) => new Host({ ...endpoint, address }, endpoint.address);
     endpoints.forEach((endpoint, i) => {
       const result = results[i]!;
       const mine = previous.filter((h) => h.hostname === endpoint.address && h.port === endpoint.port);
@@ -242,17 +369,14 @@ export class Cluster {
         next.push(...mine);
         return;
       }
+      if (result.value.ttlMs !== undefined) ttlMs = Math.min(ttlMs, result.value.ttlMs);
       if (this.model.type === "LOGICAL_DNS") {
-        // One logical host whose address follows DNS: new connections use the latest answer.
-        const address = result.value[0]!;
-        const host = mine[0] ?? new Host(address, endpoint.port, endpoint.weight, endpoint.address);
-        host.address = address;
-        next.push(host);
+        // One logical host following DNS: new connections use the latest answer; open ones are untouched.
+        const address = result.value.addresses[0]!;
+        next.push(mine[0]?.address === address ? mine[0] : resolved(endpoint, address));
         return;
       }
-      for (const address of result.value) {
-        next.push(mine.find((h) => h.address === address) ?? new Host(address, endpoint.port, endpoint.weight, endpoint.address));
-      }
+      for (const address of result.value.addresses) next.push(mine.find((h) => h.address === address) ?? resolved(endpoint, address));
     });
     (failed ? this.stats.update_failure : this.stats.update_success).inc();
     if (next.length === previous.length && next.every((h, i) => h === previous[i])) {
@@ -262,15 +386,16 @@ export class Cluster {
       this.setHosts(next);
       this.logger.debug(`cluster ${this.name}: hosts now ${next.map((h) => h.addressString).join(", ") || "(none)"}`);
     }
-    this.scheduleRefresh();
+    // respect_dns_ttl: the answers' smallest TTL, when they had one above 0.
+    this.scheduleRefresh(this.model.respectDnsTtl && ttlMs > 0 && ttlMs !== Infinity ? ttlMs : this.model.dnsRefreshRateMs);
   }
 
-  private scheduleRefresh(): void {
+  private scheduleRefresh(delayMs: number): void {
     if (this.closed) return;
     this.refreshTimer = setTimeout(() => {
       this.refreshTimer = undefined;
       void this.refresh();
-    }, this.model.dnsRefreshRateMs);
+    }, delayMs);
     this.refreshTimer.unref();
   }
 }

@@ -1,43 +1,26 @@
-import type { LbHost } from "../../../shared/lb/index.ts";
+import type { EndpointModel } from "../../../shared/config/model.ts";
+import { UpstreamHost } from "../../../shared/upstream/host.ts";
 
 /**
- * One upstream host of a cluster. Its counters are Envoy's per-host stats, shown by the admin
+ * One upstream host of a tcp-tier cluster: shared/upstream's host (priority, locality, weight, health
+ * from outlier detection) plus the connection counters Envoy keeps per host, shown by the admin
  * `/clusters` endpoint rather than `/stats` (as in Envoy). Host objects survive DNS refreshes that
  * return the same address, so their counts and active connections carry over.
  */
-export class Host implements LbHost {
-  /** Current IP address (or name, for a STATIC endpoint written as one). LOGICAL_DNS updates it in place. */
-  address: string;
-  readonly port: number;
-  readonly weight: number;
+export class Host extends UpstreamHost {
   /** The DNS name this host was resolved from; empty for STATIC hosts (Envoy's `hostname`). */
   readonly hostname: string;
   cxTotal = 0;
   cxActive = 0;
-  cxConnectFail = 0;
 
-  constructor(address: string, port: number, weight: number, hostname = "") {
-    this.address = address;
-    this.port = port;
-    this.weight = weight;
+  /** `endpoint.address` is the host's IP address (or, for a STATIC endpoint written as one, a name). */
+  constructor(endpoint: EndpointModel, hostname = "") {
+    super(endpoint);
     this.hostname = hostname;
-  }
-
-  /** For LEAST_REQUEST: the tcp tier counts active upstream connections. */
-  get activeRequests(): number {
-    return this.cxActive;
   }
 
   /** Envoy's `host:port` display form (IPv6 in brackets). */
   get addressString(): string {
-    return this.address.includes(":") ? `[${this.address}]:${this.port}` : `${this.address}:${this.port}`;
-  }
-
-  /**
-   * Envoy's health flags text for `/clusters`. Without active health checking or outlier detection
-   * (not yet in the tcp tier) every host is healthy, as Envoy treats hosts of a cluster with neither.
-   */
-  get healthFlags(): string {
-    return "healthy";
+    return this.hostPort;
   }
 }

@@ -1,9 +1,12 @@
 /**
- * envoy.filters.network.tcp_proxy, config half: resolves the cluster and looks the stats up once per
- * filter config; the factory then makes one {@link TcpProxyFilter} per connection.
+ * envoy.filters.network.tcp_proxy, config half: resolves the cluster (or weighted clusters), looks the
+ * stats up and builds the access loggers once per filter config; the factory then makes one
+ * {@link TcpProxyFilter} per connection.
  */
+import { createAccessLogs, type AccessLogs } from "../../../../../../shared/access-log/access-log.ts";
 import type { TcpProxyModel } from "../../../../../../shared/config/model.ts";
 import type { Counter, Gauge } from "../../../../../../shared/stats/store.ts";
+import { nodeAccessLogSinks } from "../../../../access-log/node-sinks.ts";
 import type { NetworkFilterFactoryContext } from "../../../../extensions.ts";
 import type { NetworkFilterFactory } from "../../../../network/filter.ts";
 import type { Cluster } from "../../../../upstream/cluster.ts";
@@ -20,27 +23,35 @@ export interface TcpProxyStats {
   downstream_flow_control_paused_reading_total: Counter;
   downstream_flow_control_resumed_reading_total: Counter;
   idle_timeout: Counter;
+  max_downstream_connection_duration: Counter;
   upstream_flush_total: Counter;
   upstream_flush_active: Gauge;
 }
 
-/** Envoy's defaults for fields the config model does not carry yet. */
-export const TCP_PROXY_DEFAULTS = {
-  /** `max_connect_attempts`: 1, so a failed connect closes the downstream without trying another host. */
-  maxConnectAttempts: 1,
-  /** `idle_timeout`: 1 hour when unset. */
-  idleTimeoutMs: 3_600_000,
-} as const;
+/** One target of the filter: a cluster name, the cluster (undefined when it does not exist), its weight. */
+export interface TcpProxyTarget {
+  name: string;
+  cluster: Cluster | undefined;
+  weight: number;
+}
 
 /** One tcp_proxy filter config, shared by every connection of its filter chain. */
 export interface TcpProxyConfig {
   statPrefix: string;
-  clusterName: string;
-  /** Undefined when the cluster does not exist (counted as `downstream_cx_no_route`). */
-  cluster: Cluster | undefined;
+  /** `cluster` as one target of weight 1, or `weighted_clusters` in config order. */
+  targets: readonly TcpProxyTarget[];
+  totalWeight: number;
   stats: TcpProxyStats;
   maxConnectAttempts: number;
+  /** 0: disabled. */
   idleTimeoutMs: number;
+  /** 0: no limit. */
+  maxDownstreamConnectionDurationMs: number;
+  /** `hash_policy` has `source_ip`: the downstream address is the connection's hash key. */
+  hashSourceIp: boolean;
+  accessLogs: AccessLogs | undefined;
+  /** Uniform in [0, 1), for weighted cluster picks. */
+  random: () => number;
 }
 
 export function createTcpProxyConfig(model: TcpProxyModel, context: NetworkFilterFactoryContext): TcpProxyConfig {
@@ -55,17 +66,39 @@ export function createTcpProxyConfig(model: TcpProxyModel, context: NetworkFilte
     downstream_flow_control_paused_reading_total: scope.counter("downstream_flow_control_paused_reading_total"),
     downstream_flow_control_resumed_reading_total: scope.counter("downstream_flow_control_resumed_reading_total"),
     idle_timeout: scope.counter("idle_timeout"),
+    max_downstream_connection_duration: scope.counter("max_downstream_connection_duration"),
     upstream_flush_total: scope.counter("upstream_flush_total"),
     upstream_flush_active: scope.gauge("upstream_flush_active"),
   };
+  const targets: TcpProxyTarget[] = (model.weightedClusters ?? [{ name: model.cluster, weight: 1 }]).map((w) => ({
+    name: w.name,
+    cluster: context.clusterManager.get(w.name),
+    weight: w.weight,
+  }));
   return {
     statPrefix: model.statPrefix,
-    clusterName: model.cluster,
-    cluster: context.clusterManager.get(model.cluster),
+    targets,
+    totalWeight: targets.reduce((n, t) => n + t.weight, 0),
     stats,
-    maxConnectAttempts: TCP_PROXY_DEFAULTS.maxConnectAttempts,
-    idleTimeoutMs: TCP_PROXY_DEFAULTS.idleTimeoutMs,
+    maxConnectAttempts: model.maxConnectAttempts,
+    idleTimeoutMs: model.idleTimeoutMs,
+    maxDownstreamConnectionDurationMs: model.maxDownstreamConnectionDurationMs ?? 0,
+    hashSourceIp: model.hashPolicy?.some((h) => h.kind === "source_ip") ?? false,
+    accessLogs: model.accessLog?.length ? createAccessLogs(model.accessLog, { sinks: nodeAccessLogSinks(context.logger) }) : undefined,
+    random: Math.random,
   };
+}
+
+/** The target for one connection: the only one, or one drawn in proportion to the weights. */
+export function pickTarget(config: TcpProxyConfig): TcpProxyTarget {
+  const targets = config.targets;
+  if (targets.length === 1) return targets[0]!;
+  let point = Math.floor(config.random() * config.totalWeight);
+  for (const t of targets) {
+    if (point < t.weight) return t;
+    point -= t.weight;
+  }
+  return targets[targets.length - 1]!;
 }
 
 export function createTcpProxyFactory(model: TcpProxyModel, context: NetworkFilterFactoryContext): NetworkFilterFactory {

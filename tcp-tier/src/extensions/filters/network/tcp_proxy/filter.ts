@@ -11,17 +11,37 @@
  * Half-close: a FIN from either side arrives as `endStream` and is written on as a FIN to the other;
  * each socket closes once both of its directions are done, and a close of either side closes the other
  * after flushing what is buffered for it.
+ *
+ * Connect attempts: up to `max_connect_attempts`, each to a host not tried yet when the cluster has one.
+ * A refused, reset or timed-out connect (flag UF) or an open circuit breaker (UO) uses an attempt; when
+ * none is left, `upstream_cx_connect_attempts_exceeded` is counted and the client closed. No cluster
+ * (NC) or no host (UH) closes the client at once. The access log entry is written when the client's
+ * connection closes.
  */
-import type { Connection, ConnectionCallbacks, ConnectionEvent, ReadFilter, ReadFilterCallbacks, FilterStatus } from "../../../../network/filter.ts";
+import type { AccessLogRecord } from "../../../../../../shared/access-log/record.ts";
+import type { Connection, ConnectionCallbacks, ConnectionEvent, ConnectionStats, ReadFilter, ReadFilterCallbacks, FilterStatus } from "../../../../network/filter.ts";
 import type { SocketConnection } from "../../../../network/connection.ts";
 import { EMPTY } from "../../../../network/filter-manager.ts";
-import type { ConnectFailureReason, PendingConnect, UpstreamConnectHandler } from "../../../../upstream/cluster.ts";
+import type { Cluster, ConnectFailureReason, PendingConnect, UpstreamConnectHandler } from "../../../../upstream/cluster.ts";
 import type { Host } from "../../../../upstream/host.ts";
-import type { TcpProxyConfig } from "./config.ts";
+import { pickTarget, type TcpProxyConfig } from "./config.ts";
+
+/** `ip:port`, IPv6 in brackets. */
+function hostPort(address: string, port: number): string {
+  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+}
 
 export class TcpProxyFilter implements ReadFilter, UpstreamConnectHandler {
   private readonly config: TcpProxyConfig;
   private downstream!: Connection;
+  /** The cluster this connection goes to (weighted clusters: drawn once per connection). */
+  private cluster: Cluster | undefined;
+  private clusterName = "";
+  private host: Host | undefined;
+  private readonly flags: string[] = [];
+  private bytesReceived = 0;
+  private bytesSent = 0;
+  private durationTimer: ReturnType<typeof setTimeout> | undefined;
   private upstream: SocketConnection | undefined;
   private pending: PendingConnect | undefined;
   private triedHosts: Set<Host> | undefined;
@@ -45,11 +65,15 @@ export class TcpProxyFilter implements ReadFilter, UpstreamConnectHandler {
   initializeReadFilterCallbacks(callbacks: ReadFilterCallbacks): void {
     this.downstream = callbacks.connection;
     const s = this.config.stats;
-    this.downstream.setConnectionStats({
-      readTotal: s.downstream_cx_rx_bytes_total,
-      writeTotal: s.downstream_cx_tx_bytes_total,
-      writeBuffered: s.downstream_cx_tx_bytes_buffered,
-    });
+    const stats: ConnectionStats = this.config.accessLogs
+      ? {
+          // Per-connection byte counts only when an access log needs them.
+          readTotal: { inc: (by: number) => (s.downstream_cx_rx_bytes_total.inc(by), (this.bytesReceived += by)) },
+          writeTotal: { inc: (by: number) => (s.downstream_cx_tx_bytes_total.inc(by), (this.bytesSent += by)) },
+          writeBuffered: s.downstream_cx_tx_bytes_buffered,
+        }
+      : { readTotal: s.downstream_cx_rx_bytes_total, writeTotal: s.downstream_cx_tx_bytes_total, writeBuffered: s.downstream_cx_tx_bytes_buffered };
+    this.downstream.setConnectionStats(stats);
     this.downstream.addConnectionCallbacks(this.downstreamCallbacks);
   }
 
@@ -59,6 +83,20 @@ export class TcpProxyFilter implements ReadFilter, UpstreamConnectHandler {
     if (this.config.idleTimeoutMs > 0) {
       this.downstream.setIdleTimeout(this.config.idleTimeoutMs, () => s.idle_timeout.inc());
     }
+    const maxDuration = this.config.maxDownstreamConnectionDurationMs;
+    if (maxDuration > 0) {
+      this.durationTimer = setTimeout(() => {
+        this.durationTimer = undefined;
+        if (this.downstreamClosed) return;
+        s.max_downstream_connection_duration.inc();
+        this.flags.push("DT");
+        this.downstream.close("no-flush");
+      }, maxDuration);
+      this.durationTimer.unref();
+    }
+    const target = pickTarget(this.config);
+    this.cluster = target.cluster;
+    this.clusterName = target.name;
     this.connectNext();
     return "stop";
   }
@@ -83,30 +121,39 @@ export class TcpProxyFilter implements ReadFilter, UpstreamConnectHandler {
   }
 
   private connectNext(): void {
-    const cluster = this.config.cluster;
+    const cluster = this.cluster;
     if (!cluster) {
       this.config.stats.downstream_cx_no_route.inc();
+      this.flags.push("NC");
       this.downstream.close("no-flush");
       return;
     }
-    const host = cluster.chooseHost(this.triedHosts ? { triedHosts: this.triedHosts } : undefined);
+    const hashKey = this.config.hashSourceIp ? this.downstream.remoteAddress : undefined;
+    const host = cluster.chooseHost(this.triedHosts || hashKey !== undefined ? { triedHosts: this.triedHosts, hashKey } : undefined);
     if (!host) {
       cluster.stats.upstream_cx_none_healthy.inc();
+      this.flags.push("UH");
       this.downstream.close("no-flush");
       return;
     }
-    this.attempts++;
-    this.pending = cluster.connect(host, this);
+    const attempt = ++this.attempts;
+    this.host = host;
+    const pending = cluster.connect(host, this);
+    // An open circuit breaker fails the attempt synchronously (and may have started the next one).
+    if (this.attempts === attempt && !this.downstreamClosed && !this.upstream) this.pending = pending;
   }
 
-  onFailure(_reason: ConnectFailureReason, host: Host): void {
+  onFailure(reason: ConnectFailureReason, host: Host): void {
     this.pending = undefined;
     if (this.downstreamClosed) return;
+    const flag = reason === "overflow" ? "UO" : "UF";
+    if (!this.flags.includes(flag)) this.flags.push(flag);
     if (this.attempts < this.config.maxConnectAttempts) {
       (this.triedHosts ??= new Set()).add(host);
       this.connectNext();
       return;
     }
+    if (this.config.maxConnectAttempts > 1) this.cluster?.stats.upstream_cx_connect_attempts_exceeded.inc();
     this.dropEarly();
     this.downstream.close("no-flush");
   }
@@ -151,14 +198,39 @@ export class TcpProxyFilter implements ReadFilter, UpstreamConnectHandler {
     if (this.upstreamPaused || !this.upstream) return;
     this.upstreamPaused = true;
     this.upstream.readDisable(true);
-    this.config.cluster?.stats.upstream_flow_control_paused_reading_total.inc();
+    this.cluster?.stats.upstream_flow_control_paused_reading_total.inc();
+  }
+
+  /** Writes this connection's access log entry (once, when the client's connection closes). */
+  private log(): void {
+    const d = this.downstream;
+    const now = performance.now();
+    const record: AccessLogRecord = {
+      startTime: Date.now() - (now - d.startTime),
+      durationMs: now - d.startTime,
+      remoteAddress: hostPort(d.remoteAddress, d.remotePort),
+      directRemoteAddress: hostPort(d.directRemoteAddress, d.directRemotePort),
+      localAddress: hostPort(d.localAddress, d.localPort),
+      requestedServerName: d.info.requestedServerName,
+      downstreamPeerSubject: d.info.tls?.peerCertificate?.subject,
+      connectionId: d.id,
+      responseCode: 0,
+      responseFlags: this.flags,
+      bytesReceived: this.bytesReceived,
+      bytesSent: this.bytesSent,
+      upstreamHost: this.host?.hostPort,
+      upstreamCluster: this.clusterName || undefined,
+    };
+    this.config.accessLogs!.log(record);
   }
 
   private readonly downstreamCallbacks: ConnectionCallbacks = {
     onEvent: (event: ConnectionEvent) => {
       if (event === "connected") return;
       this.downstreamClosed = true;
+      if (this.durationTimer) clearTimeout(this.durationTimer);
       this.dropEarly();
+      if (this.config.accessLogs) this.log();
       this.pending?.cancel();
       this.pending = undefined;
       const upstream = this.upstream;
@@ -176,7 +248,7 @@ export class TcpProxyFilter implements ReadFilter, UpstreamConnectHandler {
       if (!this.upstreamPaused || !this.upstream) return;
       this.upstreamPaused = false;
       this.upstream.readDisable(false);
-      this.config.cluster?.stats.upstream_flow_control_resumed_reading_total.inc();
+      this.cluster?.stats.upstream_flow_control_resumed_reading_total.inc();
     },
   };
 
@@ -194,14 +266,14 @@ export class TcpProxyFilter implements ReadFilter, UpstreamConnectHandler {
       this.downstreamPaused = true;
       this.downstream.readDisable(true);
       this.config.stats.downstream_flow_control_paused_reading_total.inc();
-      this.config.cluster?.stats.upstream_flow_control_backed_up_total.inc();
+      this.cluster?.stats.upstream_flow_control_backed_up_total.inc();
     },
     onBelowWriteBufferLowWatermark: () => {
       if (!this.downstreamPaused) return;
       this.downstreamPaused = false;
       this.downstream.readDisable(false);
       this.config.stats.downstream_flow_control_resumed_reading_total.inc();
-      this.config.cluster?.stats.upstream_flow_control_drained_total.inc();
+      this.cluster?.stats.upstream_flow_control_drained_total.inc();
     },
   };
 }
