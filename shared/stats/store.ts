@@ -52,11 +52,14 @@ export class Histogram {
   sum = 0;
   private readonly samples: number[] = [];
   readonly name: string;
+  /** Set by {@link StatsStore.onHistogramSample}: called with each recorded value (statsd timers). */
+  onSample: ((h: Histogram, value: number) => void) | undefined;
   constructor(name: string) {
     this.name = name;
   }
 
   record(value: number): void {
+    this.onSample?.(this, value);
     this.count++;
     this.sum += value;
     for (let i = 0; i < DEFAULT_BUCKETS.length; i++) if (value <= DEFAULT_BUCKETS[i]!) this.bucketCounts[i]!++;
@@ -101,8 +104,36 @@ export class StatsStore implements StatsScope {
 
   histogram(name: string): Histogram {
     let h = this.histograms.get(name);
-    if (!h) this.histograms.set(name, (h = new Histogram(name)));
+    if (!h) {
+      this.histograms.set(name, (h = new Histogram(name)));
+      h.onSample = this.sampleListener;
+    }
     return h;
+  }
+
+  private sampleListener: ((h: Histogram, value: number) => void) | undefined;
+  private readonly resetListeners: (() => void)[] = [];
+
+  /** Every counter, gauge and histogram, for sinks (statsd) that walk the whole store on each flush. */
+  snapshot(): { counters: readonly Counter[]; gauges: readonly Gauge[]; histograms: readonly Histogram[] } {
+    return { counters: [...this.counters.values()], gauges: [...this.gauges.values()], histograms: [...this.histograms.values()] };
+  }
+
+  /** Calls `fn` with every value recorded into any histogram, existing or future (one listener; undefined removes it). */
+  onHistogramSample(fn: ((h: Histogram, value: number) => void) | undefined): void {
+    this.sampleListener = fn;
+    for (const h of this.histograms.values()) h.onSample = fn;
+  }
+
+  /** Calls `fn` just before {@link resetCounters} zeroes the counters (sinks keep their deltas right). */
+  onBeforeResetCounters(fn: () => void): void {
+    this.resetListeners.push(fn);
+  }
+
+  /** Admin `/reset_counters`: every counter back to 0 (gauges and histograms are left alone, as Envoy). */
+  resetCounters(): void {
+    for (const fn of this.resetListeners) fn();
+    for (const c of this.counters.values()) c.value = 0;
   }
 
   scope(prefix: string): StatsScope {
@@ -176,24 +207,28 @@ export class StatsStore implements StatsScope {
     return { stats };
   }
 
-  /** Prometheus exposition format, Envoy style: `envoy_` prefix, tags extracted into labels. */
-  prometheusFormat(): string {
+  /**
+   * Prometheus exposition format, Envoy style: `envoy_` prefix, tags extracted into labels. `filter` (matched
+   * against the Envoy stat name) and `usedOnly` select stats as for {@link textFormat}.
+   */
+  prometheusFormat(filter?: RegExp, usedOnly = false): string {
     const families = new Map<string, { type: string; lines: string[] }>();
-    const add = (name: string, type: string, line: (metric: string, labels: string) => string[]) => {
+    const add = (name: string, type: string, line: (metric: string, labels: string) => string[], used = true) => {
+      if ((filter && !filter.test(name)) || (usedOnly && !used)) return;
       const { metric, labels } = extractTags(name);
       let fam = families.get(metric);
       if (!fam) families.set(metric, (fam = { type, lines: [] }));
       fam.lines.push(...line(metric, labels));
     };
-    for (const c of this.counters.values()) add(c.name, "counter", (m, l) => [`${m}${braces(l)} ${c.value}`]);
-    for (const g of this.gauges.values()) add(g.name, "gauge", (m, l) => [`${m}${braces(l)} ${g.value}`]);
+    for (const c of this.counters.values()) add(c.name, "counter", (m, l) => [`${m}${braces(l)} ${c.value}`], c.value !== 0);
+    for (const g of this.gauges.values()) add(g.name, "gauge", (m, l) => [`${m}${braces(l)} ${g.value}`], g.value !== 0);
     for (const h of this.histograms.values()) {
       add(h.name, "histogram", (m, l) => [
         ...DEFAULT_BUCKETS.map((b, i) => `${m}_bucket${braces(join(l, `le="${b}"`))} ${h.bucketCounts[i]}`),
         `${m}_bucket${braces(join(l, 'le="+Inf"'))} ${h.count}`,
         `${m}_sum${braces(l)} ${h.sum}`,
         `${m}_count${braces(l)} ${h.count}`,
-      ]);
+      ], h.count > 0);
     }
     const out: string[] = [];
     for (const [metric, fam] of [...families.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {

@@ -1,14 +1,22 @@
 /**
- * The tcp tier's entry point: starts the clusters, the TCP listeners and Envoy's admin port for one
- * compiled config, and stops them all on `close()` or POST /quitquitquit.
+ * The tcp tier's entry point: starts the clusters, the TCP listeners, the stats sinks and Envoy's admin
+ * port for one compiled config; swaps in new configs without dropping connections (`reload`, see
+ * reload/apply.ts); drains and stops on `drainAndClose()` (SIGTERM), stops at once on `close()` or
+ * POST /quitquitquit.
  */
+import { timingSafeEqual } from "node:crypto";
 import type { BootstrapModel } from "../../shared/config/model.ts";
 import type { Logger } from "../../shared/log.ts";
+import { type Counter, StatsStore } from "../../shared/stats/store.ts";
 import { AdminServer } from "./admin/admin-server.ts";
 import type { AdminContext, ServerState } from "./admin/handlers.ts";
-import { StatsStore } from "../../shared/stats/store.ts";
+import { RuntimeLayers } from "./admin/runtime-layers.ts";
 import { ListenerManager } from "./listener/listener-manager.ts";
+import { applyReload, type Generation, type ReloadOutcome, stableJson } from "./reload/apply.ts";
+import { Drainer } from "./reload/drain.ts";
+import { StatsdSinks } from "./stats/statsd.ts";
 import { ClusterManager } from "./upstream/cluster-manager.ts";
+import { createStaticRuntime } from "../../shared/runtime/runtime.ts";
 
 export interface ServerOptions {
   /** The validated config in canonical JSON form, served by /config_dump. */
@@ -25,22 +33,44 @@ export interface ServerOptions {
    * `server.concurrency` reports 1 and a larger value is logged at info.
    */
   concurrency?: number;
+  /** `--drain-time-s` in ms: how long replaced, removed and (on SIGTERM) all listeners drain. Default 600 s, Envoy's. */
+  drainTimeMs?: number;
+  /** When set, every admin request needs `Authorization: Bearer <token>` (LEGATE_ADMIN_TOKEN; Envoy's admin has none). */
+  adminToken?: string;
+  /** The logger's name as /logging lists it (default `main`, the CLI logger's). */
+  loggerName?: string;
 }
 
 export interface ServerHandle {
   stats: StatsStore;
   /** The admin port actually bound (`port_value: 0` gets the kernel's choice); absent without `admin.address`. */
   adminAddress?: { address: string; port: number };
-  /** The address actually bound by each tcp-tier listener, by listener name (edge listeners are not here). */
-  listenerAddresses: Map<string, { address: string; port: number }>;
+  /** The address actually bound by each accepting tcp-tier listener, by listener name (live: follows reloads). */
+  readonly listenerAddresses: Map<string, { address: string; port: number }>;
   /** Resolves when the server stops (close() or /quitquitquit). */
   done: Promise<void>;
+  /**
+   * Applies a new validated config (hot reload). Resolves with what changed; rejects, leaving the running
+   * config serving, when the new one cannot run (the error is counted and shown by /server_info).
+   * Reloads run one at a time.
+   */
+  reload(next: { model: BootstrapModel; canonical: Record<string, unknown> }): Promise<ReloadOutcome>;
+  /** Records a reload refused before it reached the server (the config did not validate). */
+  rejectReload(error: string): void;
+  /** SIGTERM: stop accepting everywhere, wait up to the drain time for connections to finish, then close(). */
+  drainAndClose(): Promise<void>;
   /** Stops listeners and admin, closes connections, clears timers. Idempotent. */
   close(): Promise<void>;
 }
 
 /** How often on-demand server gauges (uptime, memory) are refreshed besides admin reads; Envoy's default stats flush interval. */
 const STATS_FLUSH_MS = 5000;
+/** Envoy's default `--drain-time-s`. */
+export const DEFAULT_DRAIN_TIME_MS = 600_000;
+
+function isLoopback(address: string): boolean {
+  return /^127\./.test(address) || address === "::1" || address === "localhost";
+}
 
 /**
  * Starts the server. Resolves once every DNS cluster has had its first resolution (as Envoy warms
@@ -50,6 +80,7 @@ const STATS_FLUSH_MS = 5000;
  */
 export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
   const { model, logger } = opts;
+  const drainTimeMs = opts.drainTimeMs ?? DEFAULT_DRAIN_TIME_MS;
   const stats = new StatsStore();
   const state: ServerState = { startTime: Date.now(), healthCheckFailed: false };
 
@@ -64,6 +95,11 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
     memoryHeapSize: stats.gauge("server.memory_heap_size"),
     memoryPhysicalSize: stats.gauge("server.memory_physical_size"),
   };
+  const reloadStats = {
+    attempt: stats.counter("server.config_reload.attempt"),
+    success: stats.counter("server.config_reload.success"),
+    rejected: stats.counter("server.config_reload.rejected"),
+  };
   stats.gauge("server.total_connections");
   serverStats.concurrency.set(1);
   serverStats.version.set(versionNumber(opts.version));
@@ -72,7 +108,7 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
   }
   const refreshServerStats = () => {
     serverStats.uptime.set(Math.floor((Date.now() - state.startTime) / 1000));
-    serverStats.state.set(state.healthCheckFailed ? 1 : 0);
+    serverStats.state.set(state.healthCheckFailed || state.draining ? 1 : 0);
     const mem = process.memoryUsage();
     serverStats.memoryAllocated.set(mem.heapUsed);
     serverStats.memoryHeapSize.set(mem.heapTotal);
@@ -82,11 +118,18 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
   const clusters = new ClusterManager(model.clusters, stats, logger);
   let listeners: ListenerManager;
   try {
-    listeners = new ListenerManager(model.listeners, { clusterManager: clusters, stats, logger, serverState: state });
+    listeners = new ListenerManager(model.listeners, { clusterManager: clusters, stats, logger, serverState: state, runtime: createStaticRuntime(model.runtime) });
   } catch (err) {
     clusters.close();
     throw err;
   }
+  let gen: Generation = { model, canonical: opts.canonical, clusters, listeners: [...listeners.all()] };
+  // UDP listeners live as long as the server: a reload that would change them is refused (reload/apply.ts).
+  const udpListeners = listeners.udp();
+  const drainer = new Drainer(drainTimeMs, stats, logger);
+  const startSinks = (m: BootstrapModel, baseline?: ReadonlyMap<Counter, number>) =>
+    m.statsSinks?.statsd.length ? new StatsdSinks(m.statsSinks.statsd, m.statsSinks.flushIntervalMs, stats, logger, baseline) : undefined;
+  let sinks: StatsdSinks | undefined;
 
   let resolveDone!: () => void;
   const done = new Promise<void>((resolve) => (resolveDone = resolve));
@@ -94,39 +137,80 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
   let admin: AdminServer | undefined;
   const flushTimer = setInterval(refreshServerStats, STATS_FLUSH_MS);
   flushTimer.unref();
+  const gracefulTimers = new Set<ReturnType<typeof setTimeout>>();
   const close = (): Promise<void> => {
     closing ??= (async () => {
       serverStats.live.set(0);
       clearInterval(flushTimer);
-      clusters.close();
-      await Promise.all([listeners.close(), admin?.close()]);
+      for (const t of gracefulTimers) clearTimeout(t);
+      sinks?.close();
+      gen.clusters.close();
+      await Promise.all([...gen.listeners.map((l) => l.close()), ...udpListeners.map((l) => l.close()), drainer.closeAll(), admin?.close()]);
       logger.info("server stopped");
       resolveDone();
     })();
     return closing;
   };
 
+  /** Stops accepting on `which` and drains them (their connections finish or are closed after the drain time). */
+  const stopListeners = async (which: (l: Generation["listeners"][number]) => boolean) => {
+    const stopping = gen.listeners.filter(which);
+    if (!stopping.length) return;
+    gen = { ...gen, listeners: gen.listeners.filter((l) => !stopping.includes(l)) };
+    await Promise.all(stopping.map((l) => l.stopAccepting()));
+    stats.counter("listener_manager.listener_stopped").inc(stopping.length);
+    stats.gauge("listener_manager.total_listeners_active").set(gen.listeners.length);
+    drainer.drain(stopping);
+  };
+
+  const ctx: AdminContext = {
+    stats,
+    state,
+    model,
+    canonical: opts.canonical,
+    configTime: Date.now(),
+    clusters: { all: () => gen.clusters.all() },
+    listeners: { all: () => [...gen.listeners, ...udpListeners] },
+    version: opts.version,
+    commandLineOptions: opts.commandLineOptions ?? {},
+    logger,
+    loggerName: opts.loggerName ?? "main",
+    runtime: new RuntimeLayers(opts.canonical),
+    refreshServerStats,
+    shutdown: () => {
+      logger.info("shutting down on /quitquitquit");
+      void close();
+    },
+    drainListeners: ({ graceful, inboundOnly }) => {
+      const inbound = new Set(
+        ((gen.canonical.static_resources as { listeners?: { name?: string; traffic_direction?: string }[] } | undefined)?.listeners ?? [])
+          .filter((l) => l.traffic_direction === "INBOUND")
+          .map((l) => l.name),
+      );
+      const which = (l: Generation["listeners"][number]) => !inboundOnly || inbound.has(l.model.name);
+      logger.info(`draining listeners${graceful ? ` after ${drainTimeMs / 1000}s` : ""}${inboundOnly ? " (inbound only)" : ""}`);
+      if (!graceful) {
+        void stopListeners(which);
+        return;
+      }
+      const t = setTimeout(() => {
+        gracefulTimers.delete(t);
+        void stopListeners(which);
+      }, drainTimeMs);
+      gracefulTimers.add(t);
+    },
+  };
+
   try {
     await clusters.initialize();
     await listeners.start();
+    sinks = startSinks(model);
     if (model.admin) {
-      const ctx: AdminContext = {
-        stats,
-        state,
-        model,
-        canonical: opts.canonical,
-        clusters,
-        listeners,
-        version: opts.version,
-        commandLineOptions: opts.commandLineOptions ?? {},
-        refreshServerStats,
-        shutdown: () => {
-          logger.info("shutting down on /quitquitquit");
-          void close();
-        },
-      };
-      admin = new AdminServer(ctx, logger);
       const { address, port } = model.admin.address;
+      if (!isLoopback(address) && !opts.adminToken) {
+        logger.warn(`the admin port binds ${address}, not loopback, without a token (LEGATE_ADMIN_TOKEN): anyone who can reach it can stop the server`);
+      }
+      admin = new AdminServer(ctx, logger, opts.adminToken !== undefined ? tokenCheck(opts.adminToken) : undefined);
       await admin.listen(address, port, model.admin.accessLogPaths);
       logger.info(`admin listening on ${admin.address?.address}:${admin.address?.port}`);
     }
@@ -138,9 +222,85 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
   serverStats.live.set(1);
   refreshServerStats();
 
-  const listenerAddresses = new Map<string, { address: string; port: number }>();
-  for (const l of listeners.all()) if (l.boundAddress) listenerAddresses.set(l.model.name, l.boundAddress);
-  return { stats, adminAddress: admin?.address, listenerAddresses, done, close };
+  let reloading: Promise<unknown> = Promise.resolve();
+  const recordFailure = (error: string) => {
+    reloadStats.rejected.inc();
+    state.lastReload = { time: new Date().toISOString(), ok: false, error };
+    logger.error(`config reload rejected, the running config keeps serving: ${error}`);
+  };
+  const reload = (next: { model: BootstrapModel; canonical: Record<string, unknown> }): Promise<ReloadOutcome> => {
+    const run = async (): Promise<ReloadOutcome> => {
+      if (closing || state.draining) throw new Error("the server is shutting down");
+      reloadStats.attempt.inc();
+      let outcome: ReloadOutcome;
+      try {
+        outcome = await applyReload(gen, next, { stats, logger, serverState: state, drain: (ls, cm) => drainer.drain(ls, cm) });
+      } catch (err) {
+        recordFailure((err as Error).message);
+        throw err;
+      }
+      gen = outcome.generation;
+      const sinksChanged = stableJson(next.model.statsSinks) !== stableJson(ctx.model.statsSinks);
+      ctx.model = next.model;
+      ctx.canonical = next.canonical;
+      ctx.configTime = Date.now();
+      ctx.runtime.load(next.canonical);
+      if (sinksChanged) {
+        const sent = sinks?.close();
+        sinks = startSinks(next.model, sent);
+      }
+      if (stableJson(next.canonical.admin) !== stableJson(opts.canonical.admin)) {
+        logger.warn("the admin section changed: it takes effect on restart (the admin port is not rebound on reload)");
+      }
+      reloadStats.success.inc();
+      state.lastReload = { time: new Date().toISOString(), ok: true };
+      logger.info(
+        `config reloaded: listeners added [${outcome.added.join(", ")}], modified [${outcome.modified.join(", ")}], removed [${outcome.removed.join(", ")}], unchanged [${outcome.kept.join(", ")}]`,
+      );
+      return outcome;
+    };
+    const p = reloading.then(run, run);
+    reloading = p.catch(() => {});
+    return p;
+  };
+
+  const drainAndClose = async (): Promise<void> => {
+    if (closing) return closing;
+    state.draining = true;
+    logger.info(`draining: listeners stop accepting; connections have up to ${drainTimeMs / 1000}s to finish`);
+    await stopListeners(() => true);
+    await drainer.idle();
+    await close();
+  };
+
+  return {
+    stats,
+    adminAddress: admin?.address,
+    get listenerAddresses() {
+      const out = new Map<string, { address: string; port: number }>();
+      for (const l of gen.listeners) if (l.boundAddress) out.set(l.model.name, l.boundAddress);
+      for (const l of udpListeners) if (l.boundAddress) out.set(l.model.name, l.boundAddress);
+      return out;
+    },
+    done,
+    reload,
+    rejectReload: (error) => {
+      reloadStats.attempt.inc();
+      recordFailure(error);
+    },
+    drainAndClose,
+    close,
+  };
+}
+
+/** A constant-time check of `Authorization: Bearer <token>`. */
+function tokenCheck(token: string): (authorization: string | undefined) => boolean {
+  const expected = Buffer.from(`Bearer ${token}`);
+  return (authorization) => {
+    if (authorization === undefined) return false;
+    const got = Buffer.from(authorization);
+    return got.length === expected.length && timingSafeEqual(got, expected);
+  };
 }
 
 /**

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServerHandle } from "../src/server.ts";
 import { compileYaml, connectClient, echoServer, listenTcp, proxyPort, readAll, startYaml, stat, TCP_PROXY_TYPE, TEST_VERSION } from "./helpers.ts";
 import { startServer } from "../src/server.ts";
-import { silentLogger } from "../../shared/log.ts";
+import { type LogLevel, silentLogger } from "../../shared/log.ts";
 
 type Upstream = Awaited<ReturnType<typeof echoServer>>;
 
@@ -141,6 +141,61 @@ describe("admin", () => {
     expect((await get("/stats?filter=" + encodeURIComponent("("))).status).toBe(400);
   });
 
+  it("/stats?filter= is RE2: partial match, RE2 syntax, JavaScript-only syntax refused", async () => {
+    const exact = await get("/stats?filter=" + encodeURIComponent("\\Qtcp.tp.downstream_cx_total\\E$"));
+    expect(exact).toMatchObject({ status: 200, body: "tcp.tp.downstream_cx_total: 1\n" });
+    // Lookahead is JavaScript, not RE2.
+    const look = await get("/stats?filter=" + encodeURIComponent("tcp(?=\\.)"));
+    expect(look.status).toBe(400);
+    expect(look.body).toMatch(/^Invalid re2 regex/);
+  });
+
+  it("/stats/prometheus applies filter and usedonly", async () => {
+    const r = await get("/stats/prometheus?usedonly&filter=" + encodeURIComponent("^tcp\\.tp\\.downstream_cx_"));
+    expect(r.status).toBe(200);
+    const samples = r.body.trimEnd().split("\n").filter((l) => !l.startsWith("#"));
+    expect(samples).toContain('envoy_tcp_downstream_cx_total{envoy_tcp_prefix="tp"} 1');
+    expect(samples).toContain('envoy_tcp_downstream_cx_rx_bytes_total{envoy_tcp_prefix="tp"} 5');
+    for (const l of samples) expect(l).toMatch(/^envoy_tcp_downstream_cx_/);
+    // usedonly: the zero-valued downstream_cx_no_route is left out.
+    expect(r.body).not.toContain("downstream_cx_no_route");
+    expect((await get("/stats/prometheus?filter=" + encodeURIComponent("("))).status).toBe(400);
+  });
+
+  it("/config_dump?resource= and ?mask=", async () => {
+    const r = JSON.parse((await get("/config_dump?resource=static_clusters")).body);
+    expect(r.configs.map((c: { "@type": string; cluster: { name: string } }) => [c["@type"], c.cluster.name])).toEqual([
+      ["type.googleapis.com/envoy.admin.v3.ClustersConfigDump.StaticCluster", "up"],
+      ["type.googleapis.com/envoy.admin.v3.ClustersConfigDump.StaticCluster", "dns"],
+    ]);
+    const masked = JSON.parse((await get("/config_dump?resource=static_clusters&mask=cluster.name,cluster.type")).body);
+    expect(masked.configs[1]).toEqual({ "@type": "type.googleapis.com/envoy.admin.v3.ClustersConfigDump.StaticCluster", cluster: { name: "dns", type: "STRICT_DNS" } });
+    const top = JSON.parse((await get("/config_dump?mask=static_listeners")).body);
+    expect(top.configs[2]["@type"]).toBe("type.googleapis.com/envoy.admin.v3.ListenersConfigDump");
+    expect(Object.keys(top.configs[2])).toEqual(["@type", "static_listeners"]);
+    expect(Object.keys(top.configs[0])).toEqual(["@type"]);
+    expect((await get("/config_dump?resource=nope")).status).toBe(404);
+    expect((await get("/config_dump?resource=bootstrap")).status).toBe(400);
+  });
+
+  it("/runtime shows Envoy's default layers; POST /runtime_modify sets and removes admin-layer keys", async () => {
+    expect(JSON.parse((await get("/runtime")).body)).toEqual({ layers: ["base", "admin"], entries: {} });
+    expect(await get("/runtime_modify?upstream.use_http2=false&my.key=7", "POST")).toMatchObject({ status: 200, body: "OK\n" });
+    const rt = JSON.parse((await get("/runtime")).body);
+    expect(rt.entries["my.key"]).toEqual({ layer_values: ["", "7"], final_value: "7" });
+    expect(rt.entries["upstream.use_http2"].final_value).toBe("false");
+    await get("/runtime_modify?my.key=", "POST");
+    expect(JSON.parse((await get("/runtime")).body).entries["my.key"]).toBeUndefined();
+    expect((await get("/runtime_modify", "POST")).status).toBe(400);
+  });
+
+  it("/memory reports the heap as Envoy's Memory message", async () => {
+    const m = JSON.parse((await get("/memory")).body);
+    expect(Object.keys(m).sort()).toEqual(["allocated", "heap_size", "pageheap_free", "pageheap_unmapped", "total_physical_bytes", "total_thread_cache"]);
+    expect(Number(m.allocated)).toBeGreaterThan(0);
+    expect(Number(m.total_physical_bytes)).toBeGreaterThan(0);
+  });
+
   it("/stats?format=json", async () => {
     const r = await get("/stats?format=json");
     expect(r.type).toBe("application/json");
@@ -186,6 +241,13 @@ describe("admin", () => {
     for (const line of lines) expect([3, 4], line).toContain(line.split("::").length);
     const host = `up::127.0.0.1:${up.port}`;
     expect(lines).toContain("up::observability_name::up");
+    // Envoy's circuit-breaker lines, with its defaults, for both priorities, before added_via_api.
+    expect(lines).toContain("up::default_priority::max_connections::1024");
+    expect(lines).toContain("up::default_priority::max_pending_requests::1024");
+    expect(lines).toContain("up::default_priority::max_requests::1024");
+    expect(lines).toContain("up::default_priority::max_retries::3");
+    expect(lines).toContain("up::high_priority::max_retries::3");
+    expect(lines.indexOf("up::high_priority::max_retries::3")).toBeLessThan(lines.indexOf("up::added_via_api::false"));
     expect(lines).toContain("up::added_via_api::false");
     expect(lines).toContain(`${host}::cx_total::1`);
     expect(lines).toContain(`${host}::cx_active::0`);
@@ -215,7 +277,24 @@ describe("admin", () => {
   it("/help lists the endpoints; an unknown path is a 404 with the help text; / is HTML", async () => {
     const help = await get("/help");
     expect(help.body.startsWith("admin commands are:\n")).toBe(true);
-    for (const p of ["/clusters", "/config_dump", "/healthcheck/fail", "/healthcheck/ok", "/listeners", "/quitquitquit", "/ready", "/server_info", "/stats", "/stats/prometheus"]) {
+    for (const p of [
+      "/clusters",
+      "/config_dump",
+      "/drain_listeners",
+      "/healthcheck/fail",
+      "/healthcheck/ok",
+      "/listeners",
+      "/logging",
+      "/memory",
+      "/quitquitquit",
+      "/ready",
+      "/reset_counters",
+      "/runtime",
+      "/runtime_modify",
+      "/server_info",
+      "/stats",
+      "/stats/prometheus",
+    ]) {
       expect(help.body).toContain(`\n  ${p}: `);
     }
     const missing = await get("/nope");
@@ -227,7 +306,7 @@ describe("admin", () => {
   });
 
   it("mutating endpoints need POST (405 otherwise)", async () => {
-    for (const p of ["/healthcheck/fail", "/healthcheck/ok", "/quitquitquit"]) {
+    for (const p of ["/healthcheck/fail", "/healthcheck/ok", "/quitquitquit", "/reset_counters", "/drain_listeners", "/runtime_modify?a=b", "/logging"]) {
       const r = await get(p);
       expect(r).toMatchObject({ status: 405, body: "Method GET not allowed, POST required." });
     }
@@ -282,5 +361,86 @@ describe("admin shutdown and binding", () => {
       await taken.close();
       rmSync(d, { recursive: true, force: true });
     }
+  });
+});
+
+describe("admin state-changing endpoints", () => {
+  let upstream: Upstream;
+  let s: ServerHandle;
+  let adminBase: string;
+  let d: string;
+  const logger = { level: "info" as LogLevel, debug() {}, info() {}, warn() {}, error() {} };
+
+  beforeAll(async () => {
+    upstream = await echoServer();
+    d = mkdtempSync(join(tmpdir(), "legate-admin-"));
+    const { model, canonical } = compileYaml(adminYaml(upstream.port, join(d, "a.log")));
+    s = await startServer({ model, canonical, logger, version: TEST_VERSION, adminToken: "s3cret" });
+    adminBase = `http://127.0.0.1:${s.adminAddress!.port}`;
+  });
+
+  afterAll(async () => {
+    await s?.close();
+    await upstream?.close();
+    rmSync(d, { recursive: true, force: true });
+  });
+
+  const call = async (path: string, method = "GET", token: string | null = "s3cret") => {
+    const res = await fetch(adminBase + path, { method, headers: token === null ? {} : { authorization: `Bearer ${token}` } });
+    return { status: res.status, body: await res.text(), auth: res.headers.get("www-authenticate") };
+  };
+
+  it("with a token, requests without the right bearer token get 401", async () => {
+    expect(await call("/ready", "GET", null)).toMatchObject({ status: 401, auth: 'Bearer realm="legate-admin"' });
+    expect((await call("/ready", "GET", "wrong")).status).toBe(401);
+    expect((await call("/quitquitquit", "POST", "s3cre")).status).toBe(401);
+    expect(await call("/ready")).toMatchObject({ status: 200, body: "LIVE\n" });
+  });
+
+  it("POST /logging lists the logger; ?level= and ?paths= change it; a bad level is a 404 with usage", async () => {
+    expect(await call("/logging", "POST")).toMatchObject({ status: 200, body: "active loggers:\n  main: info\n" });
+    expect(await call("/logging?level=debug", "POST")).toMatchObject({ status: 200, body: "active loggers:\n  main: debug\n" });
+    expect(logger.level).toBe("debug");
+    expect((await call("/logging?paths=main:warning", "POST")).body).toBe("active loggers:\n  main: warning\n");
+    expect((await call("/logging?main=error", "POST")).body).toBe("active loggers:\n  main: error\n");
+    const bad = await call("/logging?level=loud", "POST");
+    expect(bad.status).toBe(404);
+    expect(bad.body).toMatch(/^usage: /);
+    expect(logger.level).toBe("error");
+    expect((await call("/logging?paths=nope:info", "POST")).status).toBe(404);
+  });
+
+  it("POST /reset_counters zeroes counters, not gauges", async () => {
+    const c = await connectClient(proxyPort(s));
+    const got = readAll(c);
+    c.end("abc");
+    expect((await got).toString()).toBe("abc");
+    expect(stat(s, "tcp.tp.downstream_cx_total")).toBe(1);
+    expect(await call("/reset_counters", "POST")).toMatchObject({ status: 200, body: "OK\n" });
+    expect(stat(s, "tcp.tp.downstream_cx_total")).toBe(0);
+    expect(stat(s, "listener_manager.total_listeners_active")).toBe(1);
+    expect(stat(s, "server.live")).toBe(1);
+  });
+
+  it("POST /drain_listeners stops accepting; open connections carry on", async () => {
+    const port = proxyPort(s);
+    const open = await connectClient(port);
+    open.write("x");
+    await once(open, "data");
+    expect(await call("/drain_listeners?inboundonly", "POST")).toMatchObject({ status: 200 });
+    // No listener is INBOUND (traffic_direction is unset): nothing stops.
+    expect((await call("/listeners")).body).toBe(`proxy::127.0.0.1:${port}\n`);
+    expect(await call("/drain_listeners", "POST")).toMatchObject({ status: 200, body: "OK\n" });
+    expect((await call("/listeners")).body).toBe("");
+    const probe = connect({ host: "127.0.0.1", port });
+    const [err] = (await once(probe, "error")) as [NodeJS.ErrnoException];
+    expect(err.code).toBe("ECONNREFUSED");
+    // The established connection still echoes.
+    open.write("still here");
+    const [echo] = (await once(open, "data")) as [Buffer];
+    expect(echo.toString()).toBe("still here");
+    expect(stat(s, "listener_manager.listener_stopped")).toBe(1);
+    expect(stat(s, "listener_manager.total_listeners_draining")).toBe(1);
+    open.destroy();
   });
 });

@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from "node:net";
 import type { Logger } from "../../../shared/log.ts";
 import { TcpTierError } from "../network/errors.ts";
-import { type AdminContext, dispatch } from "./handlers.ts";
+import { type AdminContext, type AdminResponse, dispatch } from "./handlers.ts";
 
 export class AdminServer {
   private readonly server: Server;
@@ -20,8 +20,12 @@ export class AdminServer {
   /** The bound address, after {@link listen}. */
   address: { address: string; port: number } | undefined;
 
-  constructor(ctx: AdminContext, logger: Logger) {
+  /** When set, a request whose `Authorization` header it refuses gets 401 (the optional bearer token). */
+  private readonly authorize: ((authorization: string | undefined) => boolean) | undefined;
+
+  constructor(ctx: AdminContext, logger: Logger, authorize?: (authorization: string | undefined) => boolean) {
     this.ctx = ctx;
+    this.authorize = authorize;
     this.logger = logger;
     const s = ctx.stats;
     this.stats = {
@@ -81,9 +85,12 @@ export class AdminServer {
     req.on("end", () => {
       const url = new URL(req.url ?? "/", "http://admin");
       const method = req.method ?? "GET";
-      let response;
+      let response: AdminResponse;
+      const authorized = !this.authorize || this.authorize(req.headers.authorization);
       try {
-        response = dispatch(this.ctx, { method, path: url.pathname, query: url.searchParams });
+        response = authorized
+          ? dispatch(this.ctx, { method, path: url.pathname, query: url.searchParams })
+          : { status: 401, contentType: "text/plain; charset=UTF-8", body: "unauthorized: this admin port needs Authorization: Bearer <token>\n" };
       } catch (err) {
         this.logger.error(`admin ${url.pathname}: ${(err as Error).stack ?? String(err)}`);
         response = { status: 500, contentType: "text/plain; charset=UTF-8", body: "internal error\n" };
@@ -94,6 +101,7 @@ export class AdminServer {
         "content-length": body.length,
         "cache-control": "no-cache, max-age=0",
         "x-content-type-options": "nosniff",
+        ...(response.status === 401 ? { "www-authenticate": 'Bearer realm="legate-admin"' } : {}),
       });
       const afterSent = response.afterSent;
       if (afterSent) res.once("finish", afterSent);

@@ -1,14 +1,24 @@
-import type { StatsStore } from "../../../shared/stats/store.ts";
 /**
  * Envoy's admin endpoints and their output formats. Each handler is a function of the server's state
  * returning a complete response; admin-server.ts does the HTTP.
  */
 import { formatDuration } from "../../../shared/config/duration.ts";
-import type { BootstrapModel } from "../../../shared/config/model.ts";
-import type { ListenerManager } from "../listener/listener-manager.ts";
+import type { BootstrapModel, ListenerModel } from "../../../shared/config/model.ts";
+import { translateRe2 } from "../../../shared/http/re2.ts";
+import { LOG_LEVELS, type Logger, type LogLevel } from "../../../shared/log.ts";
+import type { StatsStore } from "../../../shared/stats/store.ts";
 import type { Cluster } from "../upstream/cluster.ts";
-import type { ClusterManager } from "../upstream/cluster-manager.ts";
 import type { Host } from "../upstream/host.ts";
+import type { RuntimeLayers } from "./runtime-layers.ts";
+
+/** The outcome of the last hot reload (tcp-tier/src/reload/), shown by /server_info. */
+export interface ReloadStatus {
+  /** ISO time of the attempt. */
+  time: string;
+  ok: boolean;
+  /** Why the new config was refused (the old one keeps serving). */
+  error?: string;
+}
 
 /** Server state the admin reads and (for /healthcheck) writes. */
 export interface ServerState {
@@ -16,22 +26,36 @@ export interface ServerState {
   readonly startTime: number;
   /** Set by POST /healthcheck/fail, cleared by /healthcheck/ok; health-check filters fail while set. */
   healthCheckFailed: boolean;
+  /** Set while the server drains before exiting (SIGTERM): /ready and /server_info say DRAINING. */
+  draining?: boolean;
+  /** The last hot reload, absent before the first. */
+  lastReload?: ReloadStatus;
 }
 
-/** Everything the admin endpoints read. */
+/** Everything the admin endpoints read. Config-derived fields are replaced on each hot reload. */
 export interface AdminContext {
   stats: StatsStore;
   state: ServerState;
   model: BootstrapModel;
   canonical: Record<string, unknown>;
-  clusters: ClusterManager;
-  listeners: ListenerManager;
+  /** When the current config was applied (ms since the epoch): `last_updated` in /config_dump. */
+  configTime: number;
+  clusters: { all(): readonly Cluster[] };
+  /** The listeners currently accepting, TCP then UDP (draining ones are not listed, as Envoy's /listeners). */
+  listeners: { all(): readonly { model: ListenerModel; boundAddress: { address: string; port: number } | undefined }[] };
   version: string;
   commandLineOptions: Record<string, unknown>;
+  /** The process logger; /logging changes its level. */
+  logger: Logger;
+  /** The logger's name as /logging lists it. */
+  loggerName: string;
+  runtime: RuntimeLayers;
   /** Refreshes gauges that are computed on demand (uptime, memory) before stats are rendered. */
   refreshServerStats(): void;
   /** Starts shutting the server down; called after the /quitquitquit response is sent. */
   shutdown(): void;
+  /** /drain_listeners: stop accepting on the listeners (after the drain time when `graceful`). */
+  drainListeners(opts: { graceful: boolean; inboundOnly: boolean }): void;
 }
 
 export interface AdminRequest {
@@ -63,22 +87,33 @@ const HTML = "text/html; charset=UTF-8";
 const text = (body: string, status = 200): AdminResponse => ({ status, contentType: TEXT, body });
 const json = (value: unknown, status = 200): AdminResponse => ({ status, contentType: JSON_TYPE, body: JSON.stringify(value, null, 1) + "\n" });
 
-/** Envoy's server state name: LIVE, or DRAINING once health checks are failed on purpose. */
+/** Envoy's server state name: LIVE, or DRAINING once health checks are failed on purpose or the server drains. */
 function serverState(ctx: AdminContext): "LIVE" | "DRAINING" {
-  return ctx.state.healthCheckFailed ? "DRAINING" : "LIVE";
+  return ctx.state.healthCheckFailed || ctx.state.draining ? "DRAINING" : "LIVE";
 }
+
+const ok = (): AdminResponse => text("OK\n");
 
 export const HANDLERS: readonly AdminHandler[] = [
   { path: "/", help: "Admin home page", mutates: false, handle: () => ({ status: 200, contentType: HTML, body: homePage() }) },
   { path: "/clusters", help: "upstream cluster status (format=text|json)", mutates: false, handle: (ctx, req) => clusters(ctx, req) },
-  { path: "/config_dump", help: "dump current Envoy configs", mutates: false, handle: (ctx) => json(configDump(ctx)) },
+  { path: "/config_dump", help: "dump current Envoy configs (resource=<repeated field>, mask=<field mask>)", mutates: false, handle: (ctx, req) => configDumpHandler(ctx, req) },
+  {
+    path: "/drain_listeners",
+    help: "drain listeners (graceful: after the drain time; inboundonly: INBOUND listeners only)",
+    mutates: true,
+    handle: (ctx, req) => {
+      ctx.drainListeners({ graceful: req.query.has("graceful"), inboundOnly: req.query.has("inboundonly") });
+      return ok();
+    },
+  },
   {
     path: "/healthcheck/fail",
     help: "cause the server to fail health checks",
     mutates: true,
     handle: (ctx) => {
       ctx.state.healthCheckFailed = true;
-      return text("OK\n");
+      return ok();
     },
   },
   {
@@ -87,16 +122,18 @@ export const HANDLERS: readonly AdminHandler[] = [
     mutates: true,
     handle: (ctx) => {
       ctx.state.healthCheckFailed = false;
-      return text("OK\n");
+      return ok();
     },
   },
   { path: "/help", help: "print out list of admin commands", mutates: false, handle: () => text(helpText()) },
   { path: "/listeners", help: "print listener info (format=text|json)", mutates: false, handle: (ctx, req) => listeners(ctx, req) },
+  { path: "/logging", help: "query/change logging levels (level=<level>, paths=<logger>:<level>,...)", mutates: true, handle: (ctx, req) => logging(ctx, req) },
+  { path: "/memory", help: "print current allocation/heap usage", mutates: false, handle: () => json(memory()) },
   {
     path: "/quitquitquit",
     help: "exit the server",
     mutates: true,
-    handle: (ctx) => ({ ...text("OK\n"), afterSent: () => ctx.shutdown() }),
+    handle: (ctx) => ({ ...ok(), afterSent: () => ctx.shutdown() }),
   },
   {
     path: "/ready",
@@ -107,9 +144,29 @@ export const HANDLERS: readonly AdminHandler[] = [
       return text(`${state}\n`, state === "LIVE" ? 200 : 503);
     },
   },
+  {
+    path: "/reset_counters",
+    help: "reset all counters to zero",
+    mutates: true,
+    handle: (ctx) => {
+      ctx.stats.resetCounters();
+      return ok();
+    },
+  },
+  { path: "/runtime", help: "print runtime values", mutates: false, handle: (ctx) => json(ctx.runtime.render()) },
+  {
+    path: "/runtime_modify",
+    help: "modify runtime values (key=value; an empty value removes the key)",
+    mutates: true,
+    handle: (ctx, req) => {
+      if ([...req.query.keys()].length === 0) return text("usage: /runtime_modify?key1=value1&key2=value2&keyN=valueN\n", 400);
+      if (!ctx.runtime.modify(req.query.entries())) return text("No admin layer specified\n", 503);
+      return ok();
+    },
+  },
   { path: "/server_info", help: "print server version/status information", mutates: false, handle: (ctx) => json(serverInfo(ctx)) },
   { path: "/stats", help: "print server stats (usedonly, filter=<regex>, format=text|json|prometheus)", mutates: false, handle: (ctx, req) => stats(ctx, req) },
-  { path: "/stats/prometheus", help: "print server stats in prometheus format", mutates: false, handle: (ctx) => prometheus(ctx) },
+  { path: "/stats/prometheus", help: "print server stats in prometheus format (usedonly, filter=<regex>)", mutates: false, handle: (ctx, req) => prometheus(ctx, req) },
 ];
 
 const BY_PATH = new Map(HANDLERS.map((h) => [h.path, h]));
@@ -157,13 +214,15 @@ function serverInfo(ctx: AdminContext) {
     hot_restart_version: "disabled",
     command_line_options: ctx.commandLineOptions,
     node: { ...node, id: ctx.model.node.id, cluster: ctx.model.node.cluster, user_agent_name: "legate", user_agent_version: ctx.version },
+    // Legate addition: the outcome of the last hot reload (absent before the first).
+    ...(ctx.state.lastReload ? { last_config_reload: ctx.state.lastReload } : {}),
   };
 }
 
 const T = "type.googleapis.com/";
 
 function configDump(ctx: AdminContext) {
-  const lastUpdated = new Date(ctx.state.startTime).toISOString();
+  const lastUpdated = new Date(ctx.configTime).toISOString();
   const sr = (ctx.canonical.static_resources as Record<string, unknown> | undefined) ?? {};
   const list = (v: unknown): Record<string, unknown>[] => (Array.isArray(v) ? (v as Record<string, unknown>[]) : []);
   const routeConfigs: Record<string, unknown>[] = [];
@@ -195,6 +254,68 @@ function configDump(ctx: AdminContext) {
   return { configs };
 }
 
+/** `/config_dump`, with Envoy's `resource` (one repeated field's elements) and `mask` (a FieldMask) parameters. */
+function configDumpHandler(ctx: AdminContext, req: AdminRequest): AdminResponse {
+  const configs = configDump(ctx).configs;
+  const resource = req.query.get("resource");
+  const maskParam = req.query.get("mask");
+  const mask = maskParam ? maskParam.split(",").map((p) => p.trim()).filter(Boolean).map((p) => p.split(".")) : undefined;
+  if (resource) {
+    const items: Record<string, unknown>[] = [];
+    let found = false;
+    for (const c of configs) {
+      const v = c[resource];
+      if (v === undefined) continue;
+      found = true;
+      if (!Array.isArray(v)) return text(`${resource} is not a repeated field. Use ?mask=${resource} to get only this field\n`, 400);
+      const itemType = `${String(c["@type"])}.${RESOURCE_ITEM_TYPES[resource] ?? resource}`;
+      for (const item of v as Record<string, unknown>[]) {
+        const masked = mask ? applyMask(item, mask) : item;
+        items.push({ "@type": itemType, ...masked });
+      }
+    }
+    if (!found) return text(`${resource} not found in config dump\n`, 404);
+    return json({ configs: items });
+  }
+  if (!mask) return json({ configs });
+  return json({ configs: configs.map((c) => ({ "@type": c["@type"], ...applyMask(c, mask) })) });
+}
+
+/** The message name of one element of each repeated config-dump field, as Envoy names it in `@type`. */
+const RESOURCE_ITEM_TYPES: Record<string, string> = {
+  static_clusters: "StaticCluster",
+  static_listeners: "StaticListener",
+  static_route_configs: "StaticRouteConfig",
+};
+
+/** Protobuf's FieldMask trimming on JSON: keeps only the given paths; inside a list, applies to each element. */
+function applyMask(value: Record<string, unknown>, paths: string[][]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const byHead = new Map<string, string[][]>();
+  for (const p of paths) {
+    const [head, ...rest] = p;
+    if (head === undefined) continue;
+    const list = byHead.get(head) ?? [];
+    list.push(rest);
+    byHead.set(head, list);
+  }
+  for (const [head, rests] of byHead) {
+    const v = value[head];
+    if (v === undefined) continue;
+    if (rests.some((r) => r.length === 0)) {
+      out[head] = v;
+      continue;
+    }
+    const sub = (x: unknown) => (x !== null && typeof x === "object" && !Array.isArray(x) ? applyMask(x as Record<string, unknown>, rests) : undefined);
+    if (Array.isArray(v)) out[head] = v.map(sub).filter((x) => x !== undefined);
+    else {
+      const m = sub(v);
+      if (m !== undefined) out[head] = m;
+    }
+  }
+  return out;
+}
+
 function formatParam(req: AdminRequest): string {
   return req.query.get("format") ?? "text";
 }
@@ -222,6 +343,16 @@ function clusters(ctx: AdminContext, req: AdminRequest): AdminResponse {
   for (const c of all) {
     const n = c.name;
     lines.push(`${n}::observability_name::${n}`);
+    for (const p of ["DEFAULT", "HIGH"] as const) {
+      const t = c.model.circuitBreakers?.[p];
+      const label = `${n}::${p.toLowerCase()}_priority`;
+      lines.push(
+        `${label}::max_connections::${t?.maxConnections ?? 1024}`,
+        `${label}::max_pending_requests::${t?.maxPendingRequests ?? 1024}`,
+        `${label}::max_requests::${t?.maxRequests ?? 1024}`,
+        `${label}::max_retries::${t?.maxRetries ?? 3}`,
+      );
+    }
     lines.push(`${n}::added_via_api::false`);
     for (const h of c.hosts) {
       const a = h.addressString;
@@ -244,8 +375,13 @@ function clusters(ctx: AdminContext, req: AdminRequest): AdminResponse {
 }
 
 function clusterStatus(c: Cluster) {
+  const thresholds = (["DEFAULT", "HIGH"] as const).map((p) => {
+    const t = c.model.circuitBreakers?.[p];
+    return { priority: p, max_connections: t?.maxConnections ?? 1024, max_pending_requests: t?.maxPendingRequests ?? 1024, max_requests: t?.maxRequests ?? 1024, max_retries: t?.maxRetries ?? 3 };
+  });
   return {
     name: c.name,
+    circuit_breakers: { thresholds },
     added_via_api: false,
     observability_name: c.name,
     host_statuses: c.hosts.map((h) => ({
@@ -280,24 +416,79 @@ function listeners(ctx: AdminContext, req: AdminRequest): AdminResponse {
 
 function stats(ctx: AdminContext, req: AdminRequest): AdminResponse {
   const format = formatParam(req);
-  if (format === "prometheus") return prometheus(ctx);
-  let filter: RegExp | undefined;
-  const f = req.query.get("filter");
-  if (f !== null && f !== "") {
-    try {
-      filter = new RegExp(f);
-    } catch {
-      return text(`Invalid re2 regex\n`, 400);
-    }
-  }
-  const usedOnly = req.query.has("usedonly");
+  if (format === "prometheus") return prometheus(ctx, req);
+  const sel = statsSelection(req);
+  if ("error" in sel) return sel.error;
+  const { filter, usedOnly } = sel;
   ctx.refreshServerStats();
   if (format === "json") return json(ctx.stats.jsonFormat(filter, usedOnly));
   if (format !== "text") return text(`usage: /stats?format=(text|json|prometheus)\n`, 400);
   return text(ctx.stats.textFormat(filter, usedOnly));
 }
 
-function prometheus(ctx: AdminContext): AdminResponse {
+function prometheus(ctx: AdminContext, req: AdminRequest): AdminResponse {
+  const sel = statsSelection(req);
+  if ("error" in sel) return sel.error;
   ctx.refreshServerStats();
-  return text(ctx.stats.prometheusFormat());
+  return text(ctx.stats.prometheusFormat(sel.filter, sel.usedOnly));
+}
+
+/**
+ * `filter` and `usedonly`: the filter is an RE2 pattern matched anywhere in a stat's name (RE2's
+ * PartialMatch, as Envoy's), translated by shared/http/re2.ts; an invalid one is a 400.
+ */
+function statsSelection(req: AdminRequest): { filter: RegExp | undefined; usedOnly: boolean } | { error: AdminResponse } {
+  let filter: RegExp | undefined;
+  const f = req.query.get("filter");
+  if (f !== null && f !== "") {
+    try {
+      const t = translateRe2(f);
+      filter = new RegExp(t.source, t.flags);
+    } catch (e) {
+      return { error: text(`Invalid re2 regex: ${(e as Error).message}\n`, 400) };
+    }
+  }
+  return { filter, usedOnly: req.query.has("usedonly") };
+}
+
+/** `/logging`: lists the loggers and their levels; `level=` sets all, `paths=<name>:<level>,...` or `<name>=<level>` one. */
+function logging(ctx: AdminContext, req: AdminRequest): AdminResponse {
+  const usage = () =>
+    text(`usage: /logging?<name>=<level> (change single level)\n/logging?paths=name1:level1,name2:level2,... (change multiple levels)\n/logging?level=<level> (change all levels)\nlevels: ${LOG_LEVELS.join(" ")}\n${listLoggers(ctx)}`, 404);
+  const isLevel = (l: string): l is LogLevel => (LOG_LEVELS as readonly string[]).includes(l);
+  const params = [...req.query.entries()];
+  if (params.length > 1) return usage();
+  const [param] = params;
+  if (param) {
+    const [key, value] = param;
+    let level: string | undefined;
+    if (key === "level") level = value;
+    else if (key === "paths") {
+      for (const pair of value.split(",")) {
+        const [name, l] = pair.split(":");
+        if (name !== ctx.loggerName || l === undefined) return usage();
+        level = l;
+      }
+    } else if (key === ctx.loggerName) level = value;
+    if (level === undefined || !isLevel(level)) return usage();
+    ctx.logger.level = level;
+  }
+  return text(listLoggers(ctx));
+}
+
+function listLoggers(ctx: AdminContext): string {
+  return `active loggers:\n  ${ctx.loggerName}: ${ctx.logger.level}\n`;
+}
+
+/** `/memory`, Envoy's `Memory` message (uint64s as strings): V8's heap and the process's resident size. */
+function memory() {
+  const m = process.memoryUsage();
+  return {
+    allocated: String(m.heapUsed + m.external),
+    heap_size: String(m.heapTotal),
+    pageheap_unmapped: "0",
+    pageheap_free: String(Math.max(0, m.heapTotal - m.heapUsed)),
+    total_thread_cache: "0",
+    total_physical_bytes: String(m.rss),
+  };
 }

@@ -24,6 +24,8 @@ export interface EnvoyArgs {
   logPath?: string;
   /** Given only when `--concurrency` was (Envoy clamps 0 to 1, so does Legate). */
   concurrency?: number;
+  /** `--drain-time-s`, given only when set (the server's default is Envoy's 600 s). */
+  drainTimeS?: number;
   /** Legate's addition: the listener the edge Worker serves (skipped by the tcp tier). */
   edgeListener?: string;
 }
@@ -120,6 +122,7 @@ const ENVOY_OPTIONS: readonly OptionSpec[] = [
   { long: "log-level", short: "l", kind: "value" },
   { long: "log-path", kind: "value" },
   { long: "concurrency", kind: "value" },
+  { long: "drain-time-s", kind: "value" },
   { long: "edge-listener", kind: "value" },
   { long: "version", kind: "switch" },
   { long: "help", short: "h", kind: "switch" },
@@ -172,7 +175,6 @@ const UNSUPPORTED_ENVOY_OPTIONS = new Set([
   "service-node",
   "service-zone",
   "file-flush-interval-msec",
-  "drain-time-s",
   "drain-strategy",
   "parent-shutdown-time-s",
   "disable-hot-restart",
@@ -341,6 +343,11 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       throw new UsageError(`'${concurrency}' is not an unsigned integer`, "--concurrency");
     }
     args.concurrency = Math.max(1, Number(concurrency));
+  }
+  const drain = raw.values.get("drain-time-s");
+  if (drain !== undefined) {
+    if (!/^\d+$/.test(drain) || Number(drain) > 0xffffffff) throw new UsageError(`'${drain}' is not an unsigned integer`, "--drain-time-s");
+    args.drainTimeS = Number(drain);
   }
   const configPath = nonEmpty(raw.values.get("config-path"), "--config-path", undefined);
   if (configPath !== undefined) args.configPath = configPath;

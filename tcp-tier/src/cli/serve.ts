@@ -4,8 +4,14 @@
  * (init_only) initialize everything and exit 0 at once, as Envoy's init_only mode does.
  *
  * Log lines follow Envoy's: `caught SIGTERM`, `shutting down server instance`, `exiting`.
+ *
+ * While serving: a change of the `-c` file (watched) or SIGHUP reloads the config (validate, compile,
+ * swap; a bad config is refused and the running one keeps serving). SIGTERM and SIGINT drain (listeners
+ * stop accepting, connections get up to `--drain-time-s` to finish) and exit; a second signal exits at once.
  */
+import { resolve } from "node:path";
 import { formatIssue, isError } from "../../../shared/config/issues.ts";
+import { ConfigFileWatcher } from "../reload/watch.ts";
 import { startServer } from "../server.ts";
 import type { EnvoyArgs } from "./args.ts";
 import type { ResolvedIo } from "./io.ts";
@@ -23,6 +29,7 @@ export function commandLineOptions(args: EnvoyArgs): Record<string, unknown> {
     mode: args.mode === "serve" ? "Serve" : args.mode === "validate" ? "Validate" : "InitOnly",
   };
   if (args.concurrency !== undefined) out.concurrency = args.concurrency;
+  if (args.drainTimeS !== undefined) out.drain_time = `${args.drainTimeS}s`;
   return out;
 }
 
@@ -53,6 +60,8 @@ export async function runServe(args: EnvoyArgs, io: ResolvedIo, logger: CliLogge
       version,
       commandLineOptions: commandLineOptions(args),
       ...(args.concurrency !== undefined ? { concurrency: args.concurrency } : {}),
+      ...(args.drainTimeS !== undefined ? { drainTimeMs: args.drainTimeS * 1000 } : {}),
+      ...(io.env.LEGATE_ADMIN_TOKEN ? { adminToken: io.env.LEGATE_ADMIN_TOKEN } : {}),
     });
   } catch (e) {
     logger.critical(`error initializing configuration '${configName}': ${(e as Error).message}`);
@@ -67,6 +76,28 @@ export async function runServe(args: EnvoyArgs, io: ResolvedIo, logger: CliLogge
     return 0;
   }
 
+  // One reload at a time, load included, so an older file content is never applied after a newer one.
+  let reloads: Promise<void> = Promise.resolve();
+  const reload = (why: string): Promise<void> =>
+    (reloads = reloads.then(() => reloadOnce(why)).catch((e: unknown) => logger.error(`config reload failed: ${(e as Error).message}`)));
+  const reloadOnce = async (why: string): Promise<void> => {
+    logger.info(`reloading the configuration (${why})`);
+    const next = await loadForCli({ ...args, ...(edgeListener !== undefined ? { edgeListener } : {}) }, io);
+    if (!next.ok) {
+      handle.rejectReload(next.issues.filter(isError).map(formatIssue).join("; "));
+      return;
+    }
+    for (const w of next.warnings) logger.warn(formatIssue(w));
+    // A rejection is counted, logged and shown by /server_info inside reload().
+    await handle.reload({ model: next.model, canonical: next.canonical }).catch(() => {});
+  };
+  const watcher = args.configPath !== undefined ? new ConfigFileWatcher(resolve(io.cwd, args.configPath), () => void reload("config file changed")) : undefined;
+  const onHup = (): void => {
+    logger.warn("caught SIGHUP");
+    void reload("SIGHUP");
+  };
+  process.on("SIGHUP", onHup);
+
   let signals = 0;
   let forced: ((code: number) => void) | undefined;
   const forcedExit = new Promise<number>((r) => (forced = r));
@@ -75,7 +106,7 @@ export async function runServe(args: EnvoyArgs, io: ResolvedIo, logger: CliLogge
     logger.warn(`caught ${sig}`);
     if (signals === 1) {
       logger.info("shutting down server instance");
-      handle.close().catch((e: unknown) => logger.error(`error while shutting down: ${(e as Error).message}`));
+      handle.drainAndClose().catch((e: unknown) => logger.error(`error while shutting down: ${(e as Error).message}`));
     } else {
       // A second signal while draining: stop waiting.
       forced?.(1);
@@ -91,6 +122,8 @@ export async function runServe(args: EnvoyArgs, io: ResolvedIo, logger: CliLogge
     logger.critical(`server failed: ${(e as Error).message}`);
     return 1;
   } finally {
+    watcher?.close();
+    process.off("SIGHUP", onHup);
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
   }

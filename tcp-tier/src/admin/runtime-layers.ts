@@ -1,0 +1,77 @@
+/**
+ * The runtime as the admin port shows it (`/runtime`) and changes it (`/runtime_modify`): the config's
+ * `layered_runtime` layers by name, plus Envoy's admin layer when there is one.
+ *
+ * Envoy without `layered_runtime` runs a static layer `base` (empty) and an admin layer `admin`, so
+ * `/runtime_modify` works out of the box; a config with explicit layers has no admin layer (Legate does
+ * not support `admin_layer` entries yet) and `/runtime_modify` then answers 503, as Envoy does without one.
+ */
+
+interface Layer {
+  name: string;
+  admin: boolean;
+  values: Map<string, string>;
+}
+
+export class RuntimeLayers {
+  private layers: Layer[] = [];
+  /** Kept across config reloads, as the admin layer lives in the process, not in the config. */
+  private readonly adminValues = new Map<string, string>();
+
+  constructor(canonical: Record<string, unknown>) {
+    this.load(canonical);
+  }
+
+  /** (Re)reads the static layers from a config (after a hot reload). */
+  load(canonical: Record<string, unknown>): void {
+    const lr = canonical.layered_runtime as { layers?: Record<string, unknown>[] } | undefined;
+    if (!lr) {
+      this.layers = [
+        { name: "base", admin: false, values: new Map() },
+        { name: "admin", admin: true, values: this.adminValues },
+      ];
+      return;
+    }
+    this.layers = (lr.layers ?? []).map((l) => {
+      const values = new Map<string, string>();
+      if (l.static_layer && typeof l.static_layer === "object") flatten(l.static_layer as Record<string, unknown>, "", values);
+      return { name: String(l.name ?? ""), admin: false, values };
+    });
+  }
+
+  get hasAdminLayer(): boolean {
+    return this.layers.some((l) => l.admin);
+  }
+
+  /** Envoy's `/runtime` JSON: layer names in order, and per key its value in each layer and the winner. */
+  render(): { layers: string[]; entries: Record<string, { layer_values: string[]; final_value: string }> } {
+    const keys = new Set<string>();
+    for (const l of this.layers) for (const k of l.values.keys()) keys.add(k);
+    const entries: Record<string, { layer_values: string[]; final_value: string }> = {};
+    for (const k of [...keys].sort()) {
+      const layerValues = this.layers.map((l) => l.values.get(k) ?? "");
+      let finalValue = "";
+      for (const l of this.layers) if (l.values.has(k)) finalValue = l.values.get(k)!;
+      entries[k] = { layer_values: layerValues, final_value: finalValue };
+    }
+    return { layers: this.layers.map((l) => l.name), entries };
+  }
+
+  /** Sets keys in the admin layer; an empty value removes the key (Envoy's rule). False without an admin layer. */
+  modify(values: Iterable<[string, string]>): boolean {
+    if (!this.hasAdminLayer) return false;
+    for (const [k, v] of values) {
+      if (v === "") this.adminValues.delete(k);
+      else this.adminValues.set(k, v);
+    }
+    return true;
+  }
+}
+
+function flatten(o: Record<string, unknown>, prefix: string, out: Map<string, string>): void {
+  for (const [k, v] of Object.entries(o)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    if (v !== null && typeof v === "object" && !Array.isArray(v)) flatten(v as Record<string, unknown>, key, out);
+    else if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") out.set(key, String(v));
+  }
+}
