@@ -312,6 +312,7 @@ const CATEGORY_LABEL: Record<ExtensionCategory, string> = {
   listener: "listener filter",
   udp_listener: "UDP listener filter",
   access_logger: "access logger",
+  transport_socket: "transport socket",
 };
 
 /** "an HTTP filter", "a network filter". */
