@@ -8,10 +8,11 @@
  * Supported command operators (Envoy's names and aliases):
  * START_TIME[(fmt)], REQ/REQUEST_HEADER(X?Y):Z, RESP/RESPONSE_HEADER(X?Y):Z, TRAILER/RESPONSE_TRAILER(X?Y):Z,
  * RESPONSE_CODE, RESPONSE_FLAGS, RESPONSE_CODE_DETAILS, BYTES_RECEIVED, BYTES_SENT, DURATION,
- * REQUEST_DURATION, RESPONSE_DURATION, UPSTREAM_HOST, UPSTREAM_CLUSTER, ROUTE_NAME, PROTOCOL,
+ * REQUEST_DURATION, RESPONSE_DURATION, UPSTREAM_HOST, UPSTREAM_CLUSTER, ROUTE_NAME, VIRTUAL_CLUSTER_NAME, PROTOCOL,
  * DOWNSTREAM_REMOTE_ADDRESS[_WITHOUT_PORT], DOWNSTREAM_REMOTE_PORT, DOWNSTREAM_DIRECT_REMOTE_ADDRESS[_WITHOUT_PORT],
  * DOWNSTREAM_DIRECT_REMOTE_PORT, DOWNSTREAM_LOCAL_ADDRESS[_WITHOUT_PORT],
- * DOWNSTREAM_LOCAL_PORT, REQUESTED_SERVER_NAME, HOSTNAME, UPSTREAM_TRANSPORT_FAILURE_REASON, CONNECTION_ID.
+ * DOWNSTREAM_LOCAL_PORT, REQUESTED_SERVER_NAME, DOWNSTREAM_PEER_SUBJECT, HOSTNAME, UPSTREAM_TRANSPORT_FAILURE_REASON,
+ * CONNECTION_ID.
  * Other operators Envoy defines are refused as unsupported; anything else as not Envoy.
  */
 import { ENVOY_OPERATORS } from "../http/envoy-operators.ts";
@@ -86,6 +87,8 @@ function plainOperator(name: string, options: FormatOptions): Operator | undefin
       return (r) => opt(r.upstreamCluster);
     case "ROUTE_NAME":
       return (r) => opt(r.routeName);
+    case "VIRTUAL_CLUSTER_NAME":
+      return (r) => opt(r.virtualClusterName);
     case "PROTOCOL":
       // Envoy renders an unknown protocol as "-" even in typed JSON.
       return (r) => r.protocol ?? "-";
@@ -116,6 +119,8 @@ function plainOperator(name: string, options: FormatOptions): Operator | undefin
       return (r) => (r.localAddress ? portOf(r.localAddress) : null);
     case "REQUESTED_SERVER_NAME":
       return (r) => opt(r.requestedServerName);
+    case "DOWNSTREAM_PEER_SUBJECT":
+      return (r) => opt(r.downstreamPeerSubject);
     case "HOSTNAME": {
       const host = options.hostname ?? null;
       return () => host;

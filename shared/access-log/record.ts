@@ -14,6 +14,8 @@ export interface DownstreamInfo {
   localAddress?: string;
   /** `%REQUESTED_SERVER_NAME%`: the TLS SNI. */
   requestedServerName?: string;
+  /** `%DOWNSTREAM_PEER_SUBJECT%`: the client certificate's subject (RFC 2253), after a TLS handshake with one. */
+  downstreamPeerSubject?: string;
   /** `%CONNECTION_ID%`: the downstream connection's id. */
   connectionId?: number;
 }
@@ -62,6 +64,8 @@ export interface AccessLogRecord extends DownstreamInfo {
   upstreamCluster?: string;
   /** `%ROUTE_NAME%`. */
   routeName?: string;
+  /** `%VIRTUAL_CLUSTER_NAME%`: the request's virtual cluster (`other` when its virtual host's match none). */
+  virtualClusterName?: string;
   /** `%UPSTREAM_TRANSPORT_FAILURE_REASON%`. */
   upstreamTransportFailureReason?: string;
 }

@@ -1,7 +1,7 @@
 /**
  * Compiles `RouteAction.hash_policy` (the request hash for RING_HASH and MAGLEV clusters), once per
- * route. Supported: `header` (without `regex_rewrite`), `cookie` (without `ttl`, `path` or
- * `attributes`, which ask Envoy to generate the cookie), `connection_properties.source_ip`,
+ * route. Supported: `header` (without `regex_rewrite`), `cookie` (with `ttl`, `path` and `attributes`,
+ * which ask Envoy to generate the cookie when absent), `connection_properties.source_ip`,
  * `query_parameter`; `filter_state` is not (the validator refuses the unsupported parts; this
  * function reports them too, so an unvalidated config fails closed).
  */
@@ -39,13 +39,7 @@ export function compileHashPolicies(issues: ConfigIssue[], v: unknown, path: str
       case "cookie": {
         const name = r.str(spec.name, joinPath(kp, "name")) ?? "";
         if (!name) r.bad(joinPath(kp, "name"), "name is required");
-        for (const k of ["ttl", "path", "attributes"]) {
-          const val = spec[k];
-          if (val !== undefined && val !== null && val !== "" && !(Array.isArray(val) && val.length === 0)) {
-            r.bad(joinPath(kp, k), `\`${k}\` (generated hash cookies) of a hash policy cookie is not supported by Legate`, "unsupported");
-          }
-        }
-        out.push({ kind: "cookie", name, terminal });
+        out.push({ kind: "cookie", name, terminal, ...compileCookieGeneration(r, spec, kp) });
         break;
       }
       case "connection_properties": {
@@ -63,6 +57,40 @@ export function compileHashPolicies(issues: ConfigIssue[], v: unknown, path: str
     }
   });
   return out.length ? out : undefined;
+}
+
+/**
+ * A cookie policy's `ttl`, `path` and `attributes`: with `ttl`, Envoy generates the cookie when the
+ * request has none. Without `ttl`, `path` and `attributes` have no effect, as in Envoy.
+ */
+function compileCookieGeneration(r: Reader, spec: Record<string, unknown>, path: string): { generate?: { ttlSeconds: number; path: string; attributes: { name: string; value: string }[] } } {
+  const ttlMs = r.durationMs(spec.ttl, joinPath(path, "ttl"));
+  const cookiePath = r.str(spec.path, joinPath(path, "path")) ?? "";
+  const ap = joinPath(path, "attributes");
+  const attributes = r.arr(spec.attributes, ap).flatMap((a, i) => {
+    const o = r.obj(a, joinPath(ap, i));
+    if (!o) return [];
+    const name = r.str(o.name, joinPath(joinPath(ap, i), "name")) ?? "";
+    const value = r.str(o.value, joinPath(joinPath(ap, i), "value")) ?? "";
+    if (!name) {
+      r.bad(joinPath(joinPath(ap, i), "name"), "a cookie attribute needs a name");
+      return [];
+    }
+    if (/[\r\n\0]/.test(name + value)) {
+      r.bad(joinPath(ap, i), "a cookie attribute may not contain line breaks or NUL");
+      return [];
+    }
+    if ((name + value).includes(";")) {
+      // Envoy would pass it on and split the Set-Cookie into further attributes; Legate does not.
+      r.bad(joinPath(ap, i), "a cookie attribute containing ';' is not supported by Legate", "unsupported");
+      return [];
+    }
+    return [{ name, value }];
+  });
+  if (/[\r\n\0]/.test(cookiePath)) r.bad(joinPath(path, "path"), "a cookie path may not contain line breaks or NUL");
+  else if (cookiePath.includes(";")) r.bad(joinPath(path, "path"), "a cookie path containing ';' is not supported by Legate", "unsupported");
+  if (ttlMs === undefined) return {};
+  return { generate: { ttlSeconds: Math.floor(ttlMs / 1000), path: cookiePath, attributes } };
 }
 
 /**

@@ -87,7 +87,7 @@ function headerName(r: Reader, v: unknown, path: string, what: string): string |
   return name.toLowerCase();
 }
 
-function compileHeaderMatcher(r: Reader, v: unknown, path: string): HeaderMatcherModel | undefined {
+export function compileHeaderMatcher(r: Reader, v: unknown, path: string): HeaderMatcherModel | undefined {
   const o = r.obj(v, path);
   if (!o) return undefined;
   const name = headerName(r, o.name, joinPath(path, "name"), "name");

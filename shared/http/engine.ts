@@ -17,7 +17,11 @@
  * `downstream_rq_<N>xx` (charged when response headers are sent), `downstream_rq_time` (ms, start to
  * stream end), `downstream_rq_rx_reset` (the downstream went away mid-response), `downstream_rq_tx_reset`
  * (the proxy reset the response, e.g. its upstream failed mid-body), `rq_reset_after_downstream_response_started`,
- * `downstream_cx_upgrades_total` / `_active`, `downstream_rq_ws_on_non_ws_route` (websocket.ts).
+ * `downstream_cx_upgrades_total` / `_active`, `downstream_rq_ws_on_non_ws_route` (websocket.ts),
+ * `downstream_rq_timeout` (the HCM's `request_timeout`: a request body that has not arrived in time is
+ * answered 408 `request timeout`; the abandoned decode finishes in the background, then the stream
+ * completes). The HCM's `stream_idle_timeout` (default 5 min) is handed to the router as the idle
+ * timeout of routes without their own.
  *
  * Access log: the HCM's `access_log` (shared/access-log) is written once per stream after every
  * filter's onStreamComplete; a WebSocket stream completes when its session closes.
@@ -37,6 +41,7 @@ import { compileRouteTable, randomStreamValue, type RouteMatch, type RouteTable 
 import { createHeaderHandling, type HeaderHandling, type StreamHeaderState } from "./header-handling.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import { createRouterFactory } from "./router.ts";
+import { DEFAULT_STREAM_IDLE_TIMEOUT_MS } from "../config/compile-hcm-extras.ts";
 import type { UpstreamTransport } from "./upstream-transport.ts";
 
 /** Header on local replies made from a ProxyError, naming Envoy's response flag (Legate's addition). */
@@ -135,8 +140,10 @@ export function createHttpEngine(options: HttpEngineOptions): HttpEngine {
     statPrefix: hcm.statPrefix,
     runtime: options.runtime,
     connectionBufferLimitBytes: options.connectionBufferLimitBytes,
+    streamIdleTimeoutMs: hcm.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS,
     now,
   });
+  const requestTimeoutMs = hcm.requestTimeoutMs ?? 0;
 
   const http = options.stats.scope(`http.${hcm.statPrefix}.`);
   const stats = {
@@ -156,6 +163,7 @@ export function createHttpEngine(options: HttpEngineOptions): HttpEngine {
   };
   const upgradesTotal = http.counter("downstream_cx_upgrades_total");
   const wsOnNonWsRoute = http.counter("downstream_rq_ws_on_non_ws_route");
+  const rqTimeout = http.counter("downstream_rq_timeout");
 
   return {
     routeTable,
@@ -193,7 +201,30 @@ export function createHttpEngine(options: HttpEngineOptions): HttpEngine {
         }
       }
 
-      response ??= await decode(stream, filters, terminal, headerHandling);
+      /** With request_timeout: the decode that lost the race to the timer; the stream completes after it. */
+      let lateDecode: Promise<void> | undefined;
+      if (response === undefined) {
+        if (requestTimeoutMs > 0 && stream.requestBody) {
+          const watch = watchRequestBody(stream, requestTimeoutMs, now);
+          const decoding = decode(stream, filters, terminal, headerHandling);
+          const first = await Promise.race([decoding, watch.expired]);
+          watch.disarm();
+          if (first === REQUEST_TIMED_OUT) {
+            rqTimeout.inc();
+            response = errorReply(stream, new ProxyError("request_timeout"));
+            const info = stream.info;
+            const flags = info.responseFlags.length;
+            lateDecode = decoding.then((late) => {
+              if (late.body !== null && typeof late.body !== "string") void late.body.cancel().catch(() => {});
+              // What the abandoned decode recorded does not describe the stream any more.
+              info.responseFlags.length = flags;
+              info.responseCodeDetails = "request_overall_timeout";
+            });
+            // The runtime must stay up until the abandoned upload and upstream call are cleaned up.
+            stream.waitUntil?.(lateDecode);
+          } else response = first;
+        } else response = await decode(stream, filters, terminal, headerHandling);
+      }
       if (stream.log && stream.info.responseCodeDetails === "via_upstream") stream.log.responseStart = now();
       const slot = upgradeId === undefined ? undefined : upgradeSlots.get(upgradeId);
       if (upgradeId !== undefined) upgradeSlots.delete(upgradeId);
@@ -227,13 +258,73 @@ export function createHttpEngine(options: HttpEngineOptions): HttpEngine {
       if (body === null || typeof body === "string") {
         if (response.body !== null && typeof response.body !== "string") void response.body.cancel().catch(() => {});
         if (stream.log && typeof body === "string") stream.log.bytesSent = utf8Length(body);
-        done("complete");
+        if (lateDecode) void lateDecode.finally(() => done("complete"));
+        else done("complete");
         return new Response(body, response);
       }
       const log = stream.log;
       return new Response(watched(encodeBody(stream, filters, body), done, log ? (n) => void (log.bytesSent += n) : undefined), response);
     },
   };
+}
+
+const REQUEST_TIMED_OUT = Symbol("request timeout");
+
+/**
+ * HCM `request_timeout`: the request body must be read to its end within `timeoutMs` of the stream's
+ * start. Wraps `stream.requestBody`; on expiry the body fails (so the router's read or upload stops)
+ * and `expired` resolves. Disarmed when the body ends, or by the caller when the response starts.
+ */
+function watchRequestBody(stream: Stream, timeoutMs: number, now: () => number): { expired: Promise<typeof REQUEST_TIMED_OUT>; disarm(): void } {
+  const reader = stream.requestBody!.getReader();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let fire!: (v: typeof REQUEST_TIMED_OUT) => void;
+  const expired = new Promise<typeof REQUEST_TIMED_OUT>((resolve) => (fire = resolve));
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const disarm = () => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+  };
+  stream.requestBody = new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        controller = c;
+      },
+      async pull(c) {
+        try {
+          const r = await reader.read();
+          if (r.done) {
+            disarm();
+            c.close();
+          } else c.enqueue(r.value);
+        } catch (e) {
+          try {
+            c.error(e);
+          } catch {
+            // Already errored by the timer.
+          }
+        }
+      },
+      cancel(reason) {
+        disarm();
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  const remaining = Math.max(0, stream.info.startTime + timeoutMs - now());
+  timer = setTimeout(() => {
+    timer = undefined;
+    const err = new ProxyError("request_timeout");
+    try {
+      controller.error(err);
+    } catch {
+      // Closed meanwhile.
+    }
+    void reader.cancel(err).catch(() => {});
+    fire(REQUEST_TIMED_OUT);
+  }, remaining);
+  return { expired, disarm };
 }
 
 /** Runs the decode phases and the terminal filter; every failure becomes a local reply. */
@@ -478,6 +569,12 @@ class Stream implements HttpStream {
   get downstreamRemoteAddress(): string | undefined {
     return this.headerState?.origin.remoteAddress;
   }
+  get downstreamConnectionKey(): string | undefined {
+    const c = this.headerState?.connection;
+    if (!c || c.remoteAddress === undefined) return undefined;
+    const ip = c.remoteAddress.includes(":") ? `[${c.remoteAddress}]` : c.remoteAddress;
+    return `${ip}:${c.remotePort ?? 0}${c.localAddress ?? ""}`;
+  }
   readonly requestHeaders: Headers;
   requestBody: ReadableStream<Uint8Array> | null;
   readonly info: StreamInfo;
@@ -558,6 +655,7 @@ class Stream implements HttpStream {
       upstreamHost: info.upstreamHost,
       upstreamCluster: info.upstreamCluster,
       routeName: info.routeName,
+      virtualClusterName: info.virtualCluster?.name,
     };
   }
 }

@@ -23,6 +23,7 @@ export type ProxyErrorCode =
   | "upstream_per_try_idle_timeout"
   | "upstream_reset_after_response_started"
   | "stream_idle_timeout"
+  | "request_timeout"
   | "max_duration_timeout"
   | "no_config"
   | "internal_error";
@@ -92,9 +93,12 @@ export const PROXY_ERRORS: Readonly<Record<ProxyErrorCode, ProxyErrorSpec>> = {
     source: "upstream",
     retryable: false,
   },
-  // The route's `idle_timeout` (Envoy's per-route stream idle timeout) fired before response headers.
+  // The HCM's `stream_idle_timeout` or the route's `idle_timeout` fired before response headers. 408 here;
+  // 504 when the request had been received whole (raised with `status`), as Envoy answers.
   stream_idle_timeout: { status: 408, flag: "SI", body: "stream timeout", details: "stream_idle_timeout", source: "downstream", retryable: false },
-  // The route's `max_stream_duration` elapsed before response headers.
+  // The HCM's `request_timeout`: the request body had not fully arrived in time (Envoy sets no flag).
+  request_timeout: { status: 408, flag: "", body: "request timeout", details: "request_overall_timeout", source: "downstream", retryable: false },
+  // The route's `max_stream_duration` elapsed before response headers (504 too once the request was whole).
   max_duration_timeout: { status: 408, flag: "DT", body: "downstream duration timeout", details: "max_duration_timeout", source: "downstream", retryable: false },
   // Envoy has no flag for "nothing to serve yet"; NFCF (no filter chain found) is the closest: the
   // listener has no filter chain that could take the request.
@@ -117,6 +121,12 @@ export interface ProxyErrorOptions {
    * this failure could be retried). In the order they were set.
    */
   extraFlags?: readonly string[];
+  /**
+   * Replaces the table's status. Envoy's stream timeouts (`stream_idle_timeout`, `max_duration_timeout`)
+   * answer 408 only while the request is still arriving and 504 once it was received whole
+   * (Utility::maybeRequestTimeoutCode); the code that raises them knows which.
+   */
+  status?: number;
 }
 
 /** A classified request-time failure. `message` is for logs; the client sees the table's body. */
@@ -134,7 +144,10 @@ export class ProxyError extends Error {
     const extra = options?.extraFlags?.filter((f) => f && f !== own) ?? [];
     this.flags = own ? [own, ...extra] : extra;
     // Envoy renders several flags comma-separated (%RESPONSE_FLAGS% "UF,URX"); so does `spec.flag`.
-    this.merged = extra.length ? { ...PROXY_ERRORS[code], flag: this.flags.join(",") } : undefined;
+    const status = options?.status;
+    this.merged = extra.length || status !== undefined
+      ? { ...PROXY_ERRORS[code], flag: this.flags.join(","), ...(status !== undefined ? { status } : {}) }
+      : undefined;
   }
 
   /** The local reply for this failure: the table's entry, with every flag in `flag`. */

@@ -8,6 +8,7 @@
  * ({@link TerminalHttpFilter}) is last and alone talks to upstreams.
  */
 import type { RouteMatch } from "./route-table.ts";
+import type { CompiledVirtualCluster } from "./virtual-clusters.ts";
 
 /** A response the proxy generates itself (Envoy's `sendLocalReply`). */
 export interface LocalReply {
@@ -53,6 +54,8 @@ export interface StreamInfo {
   upstreamCluster?: string;
   /** `address:port` of the upstream host of the last attempt, if any. */
   upstreamHost?: string;
+  /** The request's virtual cluster (`%VIRTUAL_CLUSTER_NAME%`), chosen before the router runs; absent: none. */
+  virtualCluster?: CompiledVirtualCluster;
   /** How the stream ended: `complete` (body fully sent or no body), `reset` (error or downstream cancel). */
   endReason?: "complete" | "reset";
 }
@@ -75,6 +78,11 @@ export interface HttpStream {
    * What `hash_policy.connection_properties.source_ip` hashes.
    */
   readonly downstreamRemoteAddress?: string;
+  /**
+   * The downstream connection's peer and local addresses as one text (`ip:port` then the local
+   * address when known): the seed Envoy hashes for generated hash-policy cookies. Undefined when unknown.
+   */
+  readonly downstreamConnectionKey?: string;
   /**
    * Keeps work alive after the response is sent (the Workers runtime's `ctx.waitUntil`; a collector in
    * Node). Undefined when the caller gave none: such work may then be cut short. Used by mirroring.

@@ -11,7 +11,7 @@
  * `DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT`, `DOWNSTREAM_REMOTE_PORT`,
  * `DOWNSTREAM_DIRECT_REMOTE_ADDRESS`, `DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT`,
  * `DOWNSTREAM_LOCAL_ADDRESS`, `DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT`, `START_TIME(format)`, `PROTOCOL`,
- * `HOSTNAME`, `UPSTREAM_HOST`, `UPSTREAM_REMOTE_ADDRESS`, `UPSTREAM_CLUSTER`, `ROUTE_NAME`,
+ * `HOSTNAME`, `UPSTREAM_HOST`, `UPSTREAM_REMOTE_ADDRESS`, `UPSTREAM_CLUSTER`, `ROUTE_NAME`, `VIRTUAL_CLUSTER_NAME`,
  * `RESPONSE_CODE`, `RESPONSE_FLAGS`, `RESPONSE_CODE_DETAILS`. Any other operator Envoy defines is
  * refused as unsupported; a name Envoy does not define is refused as not Envoy.
  *
@@ -50,6 +50,8 @@ export interface FormatContext {
   readonly upstreamHost?: string;
   readonly upstreamCluster?: string;
   readonly routeName?: string;
+  /** The request's virtual cluster (`other` included), once chosen. */
+  readonly virtualClusterName?: string;
   readonly responseFlags?: readonly string[];
   readonly responseCodeDetails?: string;
 }
@@ -196,6 +198,9 @@ function operatorPiece(op: FormatOperator, hasArg: (allowed: boolean) => void): 
     case "ROUTE_NAME":
       hasArg(false);
       return (ctx) => ctx.routeName ?? "";
+    case "VIRTUAL_CLUSTER_NAME":
+      hasArg(false);
+      return (ctx) => ctx.virtualClusterName ?? "";
     case "RESPONSE_CODE":
       hasArg(false);
       return (ctx) => (ctx.responseCode ? String(ctx.responseCode) : "");

@@ -79,7 +79,8 @@ export interface HeaderHandlingOptions {
 }
 
 export function createHeaderHandling(options: HeaderHandlingOptions): HeaderHandling {
-  const policy = createHcmHeaderPolicy(options.hcm.headerPolicy);
+  const policy = createHcmHeaderPolicy(options.hcm.headerPolicy, options.hcm.internalAddressConfig);
+  const stripPort = options.hcm.stripHostPort;
   const internalOnly = options.routeTable.internalOnlyHeaders;
   const directResponse = options.stats.scope(`http.${options.hcm.statPrefix}.`).counter("rq_direct_response");
   const hostname = options.hostname ?? "";
@@ -104,6 +105,7 @@ export function createHeaderHandling(options: HeaderHandlingOptions): HeaderHand
       upstreamHost: stream.info.upstreamHost,
       upstreamCluster: stream.info.upstreamCluster,
       routeName: stream.info.routeName,
+      virtualClusterName: stream.info.virtualCluster?.name,
       responseFlags: stream.info.responseFlags,
       responseCodeDetails: stream.info.responseCodeDetails,
     };
@@ -126,6 +128,13 @@ export function createHeaderHandling(options: HeaderHandlingOptions): HeaderHand
       const url = stream.request.url;
       const scheme = url.slice(0, url.indexOf(":")).toLowerCase();
       const connection = toConnection(downstream, scheme === "https");
+      if (stripPort && stream.method !== "CONNECT") {
+        const host = stripHostPort(stream.authority, stripPort === "any" ? undefined : listenerPort(downstream.localAddress, url, scheme));
+        if (host !== stream.authority) {
+          stream.authority = host;
+          if (stream.requestHeaders.has("host")) stream.requestHeaders.set("host", host);
+        }
+      }
       const origin = policy.decodeRequest(stream.requestHeaders, connection, internalOnly);
       stream.scheme = scheme;
       stream.headerState = { scheme, connection, origin, startTimeMs: Date.now() };
@@ -137,6 +146,9 @@ export function createHeaderHandling(options: HeaderHandlingOptions): HeaderHand
       if (!match || !state) return undefined;
       const route = match.route;
       state.routed = route;
+      // Envoy picks the virtual cluster in the router, before the route's header mutations and rewrites.
+      const selectVc = match.virtualHost.selectVirtualCluster;
+      if (selectVc && route.model.action.kind === "route" && !route.redirect) stream.info.virtualCluster = selectVc(stream);
       if (route.redirect) {
         const action = route.model.action;
         let path = stream.path;
@@ -185,6 +197,41 @@ export function createHeaderHandling(options: HeaderHandlingOptions): HeaderHand
   };
 }
 
+/**
+ * Envoy's stripPortFromHost: removes `:port` from a Host when the port is numeric and, with
+ * `listenerPort` given (strip_matching_host_port), equal to it. A bracketed IPv6 literal without a
+ * port is left alone.
+ */
+export function stripHostPort(host: string, listenerPort: number | undefined): string {
+  const colon = host.lastIndexOf(":");
+  if (colon < 0) return host;
+  const v6End = host.lastIndexOf("]");
+  if (v6End > colon) return host;
+  const port = host.slice(colon + 1);
+  if (!/^\d{1,10}$/.test(port) || Number(port) > 0xffffffff) return host;
+  if (listenerPort !== undefined && Number(port) !== listenerPort) return host;
+  return host.slice(0, colon);
+}
+
+/**
+ * The port the request arrived on: the local address's when the tier knows it, else the request URL's
+ * (at the edge, the port the client connected to; the scheme's default when the URL has none).
+ */
+function listenerPort(localAddress: string | undefined, url: string, scheme: string): number {
+  const m = localAddress === undefined ? null : /:(\d+)$/.exec(localAddress);
+  if (m) return Number(m[1]);
+  const start = url.indexOf("//") + 2;
+  let end = url.indexOf("/", start);
+  if (end < 0) end = url.length;
+  const authority = url.slice(start, end);
+  const colon = authority.lastIndexOf(":");
+  if (colon >= 0 && colon > authority.lastIndexOf("]")) {
+    const p = authority.slice(colon + 1);
+    if (/^\d+$/.test(p)) return Number(p);
+  }
+  return scheme === "https" ? 443 : 80;
+}
+
 /** The connection facts from a tier's DownstreamFacts (`ip:port` split; port 0 means unknown). */
 function toConnection(d: DownstreamFacts, tls: boolean): DownstreamConnection {
   let remoteAddress: string | undefined;
@@ -196,5 +243,7 @@ function toConnection(d: DownstreamFacts, tls: boolean): DownstreamConnection {
     const port = m ? Number(m[2]) : 0;
     if (port > 0) remotePort = port;
   }
-  return { remoteAddress, remotePort, localAddress: d.localAddress, tls, protocol: d.protocol ?? "HTTP/1.1" };
+  // A Unix-socket peer is reported by its path (as Envoy prints a pipe address).
+  const unixSocket = raw !== undefined && (raw.startsWith("/") || raw.startsWith("@"));
+  return { remoteAddress, remotePort, localAddress: d.localAddress, tls, protocol: d.protocol ?? "HTTP/1.1", ...(unixSocket ? { unixSocket } : {}) };
 }

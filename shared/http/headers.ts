@@ -13,8 +13,9 @@
  *    `x-forwarded-proto` is set from the connection unless trusted hops may have set it. Without
  *    `use_remote_address`, the address is read from `x-forwarded-for` (`xff_num_trusted_hops` from the
  *    right), nothing is appended, and `x-forwarded-proto` is only set when absent.
- * 3. Internal or external: internal when the address used is internal (RFC 1918, 127.0.0.1, ::1,
- *    fd00::/8) and came from a single-entry (or absent, with `use_remote_address`) `x-forwarded-for`.
+ * 3. Internal or external: internal when the address used is internal (`internal_address_config`'s
+ *    `cidr_ranges`, else Envoy's defaults: RFC 1918, 127.0.0.1, ::1, fd00::/8; a Unix-socket peer only
+ *    with `unix_sockets`) and came from a single-entry (or absent, with `use_remote_address`) `x-forwarded-for`.
  *    Internal requests get `x-envoy-internal: true`. External ones lose the x-envoy request controls
  *    (`x-envoy-retry-on`, `x-envoy-max-retries`, `x-envoy-upstream-rq-timeout-ms`,
  *    `x-envoy-upstream-rq-per-try-timeout-ms`, …) and the route configuration's `internal_only_headers`;
@@ -30,7 +31,8 @@
  * `x-request-id` when `always_set_request_id_in_response`, `via` appended. (`date` is left to the HTTP
  * server of each runtime: Cloudflare and Node's http module add it.)
  */
-import type { HcmHeaderPolicyModel, HeaderMutationsModel, HeaderValueOptionModel } from "../config/model.ts";
+import { cidrContains, parseIp as parseIpBytes } from "../config/compile-listener.ts";
+import type { HcmHeaderPolicyModel, HeaderMutationsModel, HeaderValueOptionModel, InternalAddressConfigModel } from "../config/model.ts";
 import { compileHeaderFormat, type FormatContext, type HeaderFormatter } from "./header-formatter.ts";
 
 // ---- header mutations (Envoy's HeaderParser) ----
@@ -114,6 +116,8 @@ export interface DownstreamConnection {
   remotePort?: number;
   /** The proxy's own address, when known (never at the edge). */
   localAddress?: string;
+  /** The peer is on a Unix domain socket (never at the edge). */
+  unixSocket?: boolean;
   /** The downstream connection used TLS. */
   tls: boolean;
   /** `HTTP/1.1`, `HTTP/2`, `HTTP/3`. */
@@ -170,9 +174,13 @@ export interface HcmHeaderPolicy {
   encodeResponse(headers: Headers, status: number, requestHeaders: Headers): void;
 }
 
-/** Builds the HCM's header handling once per config version. `model` absent: Envoy's defaults. */
-export function createHcmHeaderPolicy(model: HcmHeaderPolicyModel | undefined): HcmHeaderPolicy {
+/**
+ * Builds the HCM's header handling once per config version. `model` absent: Envoy's defaults.
+ * `internalAddresses`: the HCM's `internal_address_config`; absent: Envoy's default internal addresses.
+ */
+export function createHcmHeaderPolicy(model: HcmHeaderPolicyModel | undefined, internalAddresses?: InternalAddressConfigModel): HcmHeaderPolicy {
   const p = model ?? DEFAULT_POLICY;
+  const isInternal = compileInternalAddresses(internalAddresses);
   return {
     model: p,
     decodeRequest(headers, conn, internalOnlyHeaders = []) {
@@ -205,7 +213,9 @@ export function createHcmHeaderPolicy(model: HcmHeaderPolicyModel | undefined): 
         allowTrusted = found.single;
         if (!headers.has("x-forwarded-proto")) headers.set("x-forwarded-proto", proto);
       }
-      const internal = allowTrusted && remote !== undefined && isInternalAddress(remote);
+      // A Unix-socket peer is the address only when the peer is (use_remote_address, no XFF hop trusted).
+      const unixPeer = conn.unixSocket === true && p.useRemoteAddress && p.xffNumTrustedHops === 0;
+      const internal = allowTrusted && (unixPeer ? isInternal.unixSockets : remote !== undefined && isInternal(remote));
       remote ??= conn.remoteAddress;
       const edge = !internal && p.useRemoteAddress;
 
@@ -317,6 +327,25 @@ export function parseIp(s: string): string | undefined {
 
 function isLoopback(ip: string): boolean {
   return ip.startsWith("127.") || ip === "::1";
+}
+
+/** An internal-address test compiled from `internal_address_config`, with its `unix_sockets` answer. */
+type InternalTest = ((ip: string) => boolean) & { unixSockets: boolean };
+
+/**
+ * Envoy's InternalAddressConfig: with `cidr_ranges`, an IP is internal when one of them holds it;
+ * without (or with no config at all), Envoy's defaults ({@link isInternalAddress}). A Unix-socket peer
+ * is internal only with `unix_sockets: true`.
+ */
+export function compileInternalAddresses(config: InternalAddressConfigModel | undefined): InternalTest {
+  const ranges = (config?.cidrRanges ?? []).map((c) => ({ bytes: parseIpBytes(c.address)!.bytes, prefixLen: c.prefixLen }));
+  const test = ranges.length === 0
+    ? (ip: string) => isInternalAddress(ip)
+    : (ip: string) => {
+        const bytes = parseIpBytes(ip)?.bytes;
+        return bytes !== undefined && ranges.some((r) => cidrContains(r, bytes));
+      };
+  return Object.assign(test, { unixSockets: config?.unixSockets ?? false });
 }
 
 /**

@@ -8,8 +8,10 @@
  * 3. prefix wildcards (`foo.*`, `foo-*`), longest first;
  * 4. the catch-all `*`.
  * A wildcard never matches the empty string (`*.foo.com` does not match `.foo.com`). As in Envoy by
- * default, the port is part of the Host value: `foo.com` does not match `foo.com:8080` (Envoy's
- * `ignore_port_in_host_matching` / `strip_any_host_port` are not supported yet).
+ * default, the port is part of the Host value: `foo.com` does not match `foo.com:8080`, and a domain
+ * may carry a port (`foo.com:8080`). The HCM's `strip_matching_host_port` / `strip_any_host_port`
+ * remove the port from the Host before lookup (header-handling.ts); the route configuration's
+ * `ignore_port_in_host_matching` is not supported.
  *
  * Routes are tried in config order; the first match wins. The path: `prefix` is matched against the
  * whole `:path` (query included), `path` and `safe_regex` against the path with the query removed
@@ -35,6 +37,7 @@ import { compileMutations, type HeaderLevel, type HeaderOps } from "./headers.ts
 import { compileHeaderMatcher, compileQueryParameterMatcher, isGrpcRequest, type MatchRequest } from "./matchers.ts";
 import { compilePathRewrite, compileRedirectUri, type PathRewrite, pathWithoutQuery, type RedirectUri } from "./redirect.ts";
 import { compileRe2 } from "./re2.ts";
+import { compileVirtualClusters, type VirtualClusterSelector } from "./virtual-clusters.ts";
 
 /** What route matching reads from a request. */
 export interface RouteRequest extends MatchRequest {
@@ -77,6 +80,8 @@ export interface CompiledRoute {
 export interface CompiledVirtualHost {
   readonly model: VirtualHostModel;
   readonly routes: readonly CompiledRoute[];
+  /** Picks a request's virtual cluster (virtual-clusters.ts); absent when the host has none. */
+  readonly selectVirtualCluster?: VirtualClusterSelector;
 }
 
 /** What {@link RouteTable.match} found: a virtual host and, when one matched, the route. */
@@ -136,7 +141,8 @@ export function compileRouteTable(config: RouteConfigModel, options: RouteTableO
   for (const vh of config.virtualHosts) {
     const vhLevels = compileMutations(vh.headerMutations);
     const levels = { config: global, vhost: vhLevels, mostSpecificWins };
-    const compiled: CompiledVirtualHost = { model: vh, routes: vh.routes.map((r) => compileRoute(r, levels, runtime)) };
+    const selectVirtualCluster = compileVirtualClusters(vh);
+    const compiled: CompiledVirtualHost = { model: vh, routes: vh.routes.map((r) => compileRoute(r, levels, runtime)), ...(selectVirtualCluster ? { selectVirtualCluster } : {}) };
     const entry: HostEntry = { compiled, index: buildRouteIndex(vh.routes) };
     for (const raw of vh.domains) {
       const domain = raw.toLowerCase();

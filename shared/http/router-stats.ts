@@ -30,6 +30,11 @@ export class RouterClusterStats {
   readonly rxReset: Counter;
   readonly txReset: Counter;
   readonly retryOrShadowAbandoned: Counter;
+  /**
+   * Counts retries the circuit breakers refused, beside the breakers' own `upstream_rq_retry_overflow`:
+   * set only for a virtual cluster's view of these stats (virtual-clusters.ts).
+   */
+  readonly retryOverflow?: Counter;
   private readonly retryScope: StatsScope;
   private readonly retryByCode = new Map<number, Counter>();
   private readonly retryByClass: Counter[] = [];

@@ -30,7 +30,7 @@ import type { ClusterModel, RequestMirrorPolicyModel, RouterPolicyModel, Routing
 import { createStaticRuntime, type Runtime } from "../runtime/runtime.ts";
 import type { StatsScope } from "../stats/store.ts";
 import { type ClusterRuntime, getClusterRuntime, type UpstreamHost } from "../upstream/cluster.ts";
-import { computeHashKey } from "../upstream/hash-policy.ts";
+import { computeHashKey, type HashRequest } from "../upstream/hash-policy.ts";
 import { bufferRequestBody, NO_BODY, type RouterBody } from "./body-buffer.ts";
 import { isProxyError, ProxyError } from "./errors.ts";
 import type { HttpResponse, HttpStream, TerminalHttpFilter, TerminalHttpFilterFactory } from "./filter.ts";
@@ -41,6 +41,7 @@ import { stripHopByHop } from "./headers.ts";
 import { type CompiledRetryPolicy, compileRetryPolicy } from "./retry-policy.ts";
 import { createRetryState } from "./retry-state.ts";
 import { RouterClusterStats } from "./router-stats.ts";
+import { type CompiledVirtualCluster, VirtualClusterStats, withVirtualClusterStats } from "./virtual-clusters.ts";
 import { runUpstreamCall, type UpstreamCallResult } from "./upstream-call.ts";
 import type { UpstreamTransport } from "./upstream-transport.ts";
 
@@ -66,6 +67,11 @@ export interface RouterOptions {
   connectionBufferLimitBytes?: number;
   /** Runtime values (`upstream.use_retry`, `upstream.base_retry_backoff_ms`, mirror fractions, breakers). */
   runtime?: Runtime;
+  /**
+   * The HCM's `stream_idle_timeout` in ms, for routes without an `idle_timeout` of their own (a route's
+   * replaces it, 0 included). Default 0: none (the engine passes Envoy's 5 min default).
+   */
+  streamIdleTimeoutMs?: number;
   /** Monotonic milliseconds. Default `performance.now()`. */
   now?: () => number;
   /** Uniform in [0, 1) (back-off jitter, mirror fractions). Default `Math.random`. */
@@ -118,20 +124,50 @@ export function createRouterFactory(options: RouterOptions): TerminalHttpFilterF
   const maxDurationReached = http.counter("downstream_rq_max_duration_reached");
   const transport = options.transport;
   const policies = new WeakMap<RouterPolicyModel, CompiledRoutePolicy>();
-  const defaults = compilePolicy(undefined, connectionLimit);
+  const streamIdleMs = options.streamIdleTimeoutMs ?? 0;
+  const defaults = compilePolicy(undefined, connectionLimit, streamIdleMs);
   const policyOf = (model: RouterPolicyModel | undefined): CompiledRoutePolicy => {
     if (!model) return defaults;
     let p = policies.get(model);
-    if (!p) policies.set(model, (p = compilePolicy(model, connectionLimit)));
+    if (!p) policies.set(model, (p = compilePolicy(model, connectionLimit, streamIdleMs)));
     return p;
+  };
+  /** Virtual cluster stats by stat prefix, and the router's cluster stats seen through each. */
+  const vcStats = new Map<string, VirtualClusterStats>();
+  const vcRouterStats = new WeakMap<RouterClusterStats, Map<VirtualClusterStats, RouterClusterStats>>();
+  const virtualClusterStats = (vc: CompiledVirtualCluster): VirtualClusterStats => {
+    let st = vcStats.get(vc.statPrefix);
+    if (!st) vcStats.set(vc.statPrefix, (st = new VirtualClusterStats(options.stats.scope(vc.statPrefix))));
+    return st;
+  };
+  const routerStatsFor = (cluster: RouterCluster, vc: VirtualClusterStats | undefined): RouterClusterStats => {
+    if (!vc) return cluster.stats;
+    let byVc = vcRouterStats.get(cluster.stats);
+    if (!byVc) vcRouterStats.set(cluster.stats, (byVc = new Map()));
+    let st = byVc.get(vc);
+    if (!st) byVc.set(vc, (st = withVirtualClusterStats(cluster.stats, vc)));
+    return st;
   };
   const onStreamLimit = (kind: "idle" | "max_duration") => (kind === "idle" ? idleTimeout : maxDurationReached).inc();
 
   class RouterFilter implements TerminalHttpFilter {
     private cluster: RouterCluster | undefined;
     private result: UpstreamCallResult | undefined;
+    private vc: VirtualClusterStats | undefined;
 
     async respond(stream: HttpStream): Promise<HttpResponse> {
+      try {
+        const response = await this.forward(stream);
+        if (this.vc && stream.info.responseCodeDetails === "via_upstream") this.vc.chargeCode(response.status);
+        return response;
+      } catch (e) {
+        // A failure of the upstream call is charged to the virtual cluster as its local reply's code.
+        if (this.vc && isProxyError(e) && e.spec.source === "upstream" && e.code !== "no_healthy_upstream") this.vc.chargeCode(e.spec.status);
+        throw e;
+      }
+    }
+
+    private async forward(stream: HttpStream): Promise<HttpResponse> {
       const match = stream.route();
       if (!match) {
         noRoute.inc();
@@ -155,6 +191,10 @@ export function createRouterFactory(options: RouterOptions): TerminalHttpFilterF
       rqTotal.inc();
       this.cluster = cluster;
       stream.info.upstreamCluster = cluster.runtime.name;
+      const vc = stream.info.virtualCluster ? virtualClusterStats(stream.info.virtualCluster) : undefined;
+      this.vc = vc;
+      vc?.total.inc();
+      const routerStats = routerStatsFor(cluster, vc);
       const policy = policyOf(action.router);
       const headers = stream.requestHeaders;
       stripHopByHop(headers);
@@ -173,7 +213,7 @@ export function createRouterFactory(options: RouterOptions): TerminalHttpFilterF
         controls,
         request: stream,
         breakers: cluster.runtime.breakers,
-        stats: cluster.stats,
+        stats: routerStats,
         priority,
         runtime,
         random,
@@ -186,7 +226,7 @@ export function createRouterFactory(options: RouterOptions): TerminalHttpFilterF
           body = await bufferRequestBody(stream.requestBody, policy.bufferLimit, headers.get("content-length"));
           if (body.kind === "stream") {
             // Too large to keep: sent once, neither retried nor mirrored.
-            cluster.stats.retryOrShadowAbandoned.inc();
+            routerStats.retryOrShadowAbandoned.inc();
             retry = undefined;
           }
         } else body = { kind: "stream", stream: stream.requestBody };
@@ -212,14 +252,23 @@ export function createRouterFactory(options: RouterOptions): TerminalHttpFilterF
         if (shadows) stream.waitUntil?.(shadows);
       }
 
-      const hashKey = action.hashPolicy ? computeHashKey(action.hashPolicy, { headers, path: stream.path, sourceIp: stream.downstreamRemoteAddress }) : undefined;
+      let setCookies: string[] | undefined;
+      let hashKey: bigint | undefined;
+      if (action.hashPolicy) {
+        const hashRequest: HashRequest = { headers, path: stream.path, sourceIp: stream.downstreamRemoteAddress };
+        if (action.hashPolicy.some((p) => p.kind === "cookie" && p.generate)) {
+          hashRequest.setCookies = setCookies = [];
+          hashRequest.connectionKey = stream.downstreamConnectionKey;
+        }
+        hashKey = computeHashKey(action.hashPolicy, hashRequest);
+      }
       const maxDurationDeadline = policy.maxStreamDurationMs > 0 ? stream.info.startTime + policy.maxStreamDurationMs : Infinity;
       const callStart = now();
       let result: UpstreamCallResult;
       try {
         result = await runUpstreamCall({
           cluster: cluster.runtime,
-          stats: cluster.stats,
+          stats: routerStats,
           transport,
           pickHost: (tried) => cluster.pick(tried, hashKey),
           priority,
@@ -244,7 +293,10 @@ export function createRouterFactory(options: RouterOptions): TerminalHttpFilterF
           now,
         });
       } catch (e) {
-        if (isProxyError(e) && e.flags.includes("UO")) return overloadedReply(stream, e);
+        if (isProxyError(e) && e.flags.includes("UO")) {
+          vc?.chargeCode(e.spec.status);
+          return overloadedReply(stream, e);
+        }
         throw e;
       }
       this.result = result;
@@ -256,6 +308,7 @@ export function createRouterFactory(options: RouterOptions): TerminalHttpFilterF
       out.set("x-envoy-upstream-service-time", String(Math.round(now() - result.attemptStart)));
       if (policy.includeAttemptCountInResponse) out.set("x-envoy-attempt-count", String(result.attempts));
       if (result.flags.length) out.set(RESPONSE_FLAGS_HEADER, result.flags.join(","));
+      if (setCookies) for (const c of setCookies) out.append("set-cookie", c);
 
       let responseBody: ReadableStream<Uint8Array> | null = response.body;
       // An upgrade's 101 leaves the stream to the WebSocket pump: no body to watch.
@@ -268,7 +321,7 @@ export function createRouterFactory(options: RouterOptions): TerminalHttpFilterF
           perTryIdleMs: policy.retry?.perTryIdleTimeoutMs ?? 0,
         };
         if (hasLimits(limits)) {
-          const stats = cluster.stats;
+          const stats = routerStats;
           responseBody = guardBody(responseBody, limits, now, {
             onExpire: (kind) => {
               stats.txReset.inc();
@@ -288,7 +341,9 @@ export function createRouterFactory(options: RouterOptions): TerminalHttpFilterF
       const result = this.result;
       if (!result || !this.cluster) return;
       result.attempt.end();
-      this.cluster.runtime.rqTime.record(now() - result.attemptStart);
+      const elapsed = now() - result.attemptStart;
+      this.cluster.runtime.rqTime.record(elapsed);
+      this.vc?.time.record(elapsed);
     }
   }
 
@@ -296,12 +351,13 @@ export function createRouterFactory(options: RouterOptions): TerminalHttpFilterF
 }
 
 /** Compiles a route's router settings (or Envoy's defaults when the route has none). */
-function compilePolicy(model: RouterPolicyModel | undefined, connectionLimit: number): CompiledRoutePolicy {
+function compilePolicy(model: RouterPolicyModel | undefined, connectionLimit: number, streamIdleMs: number): CompiledRoutePolicy {
   const retry = model?.retryPolicy ? compileRetryPolicy(model.retryPolicy) : undefined;
   return {
     model,
     timeoutMs: model?.timeoutMs ?? 15_000,
-    idleTimeoutMs: model?.idleTimeoutMs ?? 0,
+    // A route's idle_timeout replaces the HCM's stream_idle_timeout (0 disables both), as in Envoy.
+    idleTimeoutMs: model?.idleTimeoutMs ?? streamIdleMs,
     maxStreamDurationMs: model?.maxStreamDurationMs ?? 0,
     retry,
     hedge: model?.hedgeOnPerTryTimeout ?? false,

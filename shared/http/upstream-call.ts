@@ -21,7 +21,7 @@
  *   another attempt is still under way.
  * - route timeout (`timeout`, covering every attempt and back-off): every attempt is abandoned,
  *   `upstream_rq_timeout`, 504 UT "upstream request timeout" (never retried). Route `idle_timeout`
- *   before headers: 408 SI; `max_stream_duration`: 408 DT.
+ *   before headers: 504 SI (408 while a streamed body may still be arriving); `max_stream_duration`: the same with DT.
  *
  * Attempts the router gives up on are cancelled through an AbortSignal only on the hedging path (one
  * AbortController per hedged attempt); elsewhere they are abandoned and their response is cancelled
@@ -357,6 +357,9 @@ class UpstreamCall {
     } else {
       o.onStreamLimit(limit.kind);
       code = limit.kind === "idle" ? "stream_idle_timeout" : "max_duration_timeout";
+      // Envoy answers 504 when the request was received whole, 408 while it may still be arriving (a
+      // body streaming through unbuffered).
+      throw new ProxyError(code, undefined, { extraFlags: this.flags, status: o.body.kind === "stream" ? 408 : 504 });
     }
     throw new ProxyError(code, undefined, { extraFlags: this.flags });
   }
@@ -373,6 +376,7 @@ class UpstreamCall {
 
   private noteRefusal(decision: RetryStatus): void {
     const flag = decision === "limit_exceeded" ? "URX" : decision === "overflow" ? "UO" : undefined;
+    if (decision === "overflow") this.o.stats.retryOverflow?.inc();
     if (flag && !this.flags.includes(flag)) this.flags.push(flag);
   }
 

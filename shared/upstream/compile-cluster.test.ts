@@ -206,11 +206,11 @@ describe("cluster upstream settings", () => {
   load_assignment: { cluster_name: web }
 `) as { static_resources: { listeners: { filter_chains: { filters: { typed_config: { route_config: { virtual_hosts: { routes: { route: Record<string, unknown> }[] }[] } } }[] }[] }[] } };
     const route = cfg.static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config.route_config.virtual_hosts[0]!.routes[0]!.route;
-    route.hash_policy = [{ cookie: { name: "s", ttl: "10s" } }, { filter_state: { key: "k" } }, { header: { header_name: "a" }, query_parameter: { name: "b" } }];
+    route.hash_policy = [{ cookie: { name: "s", ttl: "10s", attributes: [{ name: "a;b" }] } }, { filter_state: { key: "k" } }, { header: { header_name: "a" }, query_parameter: { name: "b" } }];
     const { issues } = compileBootstrap(cfg);
     const hp = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].route.hash_policy";
     expect(issues).toEqual([
-      { kind: "unsupported", path: `${hp}[0].cookie.ttl`, message: "`ttl` (generated hash cookies) of a hash policy cookie is not supported by Legate" },
+      { kind: "unsupported", path: `${hp}[0].cookie.attributes[0]`, message: "a cookie attribute containing ';' is not supported by Legate" },
       { kind: "unsupported", path: `${hp}[1].filter_state`, message: "`filter_state` hash policies are not supported by Legate" },
       { kind: "not-envoy", path: `${hp}[2]`, message: "only one of header, query_parameter may be set" },
     ]);

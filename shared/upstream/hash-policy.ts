@@ -6,7 +6,12 @@
  * Each policy yields xxHash64 of its value, or nothing when the value is absent:
  * - `header`: the header's value (several values of one header, which fetch's Headers joins with
  *   ", ", are hashed as that joined string);
- * - `cookie`: the named cookie's value from the `cookie` header (surrounding double quotes removed);
+ * - `cookie`: the named cookie's value from the `cookie` header (surrounding double quotes removed; an
+ *   empty value counts as absent, as in Envoy). With `ttl` (`generate`), an absent cookie is generated
+ *   as Envoy does: its value is the 16 hex digits of xxHash64 of the downstream connection's remote and
+ *   local addresses (so one connection gets one value), that value is hashed, and a `Set-Cookie`
+ *   (`name="value"`, `Max-Age` unless the ttl is 0, `Path`, the attributes, `HttpOnly`) is collected
+ *   in {@link HashRequest.setCookies} for the router to add to the response;
  * - `source_ip`: the downstream client's IP address as text (no port);
  * - `query_parameter`: the first value of the named parameter, as it appears in the path (not decoded).
  * Hashes combine in order as Envoy combines them (`hash = rotl(hash, 1) ^ next`); a `terminal` policy
@@ -24,6 +29,10 @@ export interface HashRequest {
   path: string;
   /** The downstream client's IP (at the edge, `CF-Connecting-IP`), when known. */
   sourceIp?: string;
+  /** The downstream connection's remote and local addresses as text: the seed of generated cookies. */
+  connectionKey?: string;
+  /** Where generated cookies' `Set-Cookie` values go; absent: cookies are not generated. */
+  setCookies?: string[];
 }
 
 /** The request's hash, or undefined when no policy produced one. */
@@ -45,13 +54,29 @@ function policyValue(policy: HashPolicyModel, request: HashRequest): string | un
   switch (policy.kind) {
     case "header":
       return request.headers.get(policy.headerName) ?? undefined;
-    case "cookie":
-      return cookieValue(request.headers.get("cookie"), policy.name);
+    case "cookie": {
+      const value = cookieValue(request.headers.get("cookie"), policy.name);
+      if (value) return value;
+      const gen = policy.generate;
+      if (!gen || !request.setCookies) return undefined;
+      const generated = xxHash64(request.connectionKey ?? "").toString(16).padStart(16, "0");
+      request.setCookies.push(setCookieValue(policy.name, generated, gen.path, gen.ttlSeconds, gen.attributes));
+      return generated;
+    }
     case "source_ip":
       return request.sourceIp || undefined;
     case "query_parameter":
       return queryValue(request.path, policy.name);
   }
+}
+
+/** Envoy's makeSetCookieValue, always HttpOnly: `name="value"; Max-Age=N; Path=p; attrs; HttpOnly`. */
+export function setCookieValue(name: string, value: string, path: string, maxAgeSeconds: number, attributes: readonly { name: string; value: string }[]): string {
+  let out = `${name}="${value}"`;
+  if (maxAgeSeconds !== 0) out += `; Max-Age=${maxAgeSeconds}`;
+  if (path) out += `; Path=${path}`;
+  for (const a of attributes) out += a.value ? `; ${a.name}=${a.value}` : `; ${a.name}`;
+  return `${out}; HttpOnly`;
 }
 
 /** The value of cookie `name` in a Cookie header, without surrounding quotes. */

@@ -93,10 +93,11 @@ export default function timeouts(ctx: ConformanceContext): void {
   });
 
   describe("idle_timeout and max_stream_duration", () => {
-    it("answers 408 SI 'stream timeout' when the stream idles before response headers", async () => {
+    it("answers 504 SI 'stream timeout' when the stream idles before response headers (the request was whole)", async () => {
       await ctx.loadConfig(routed(ctx, { route: { idle_timeout: "0.1s" } }));
       const { res, text } = await send(ctx, "/i", { headers: { "x-echo-delay-ms": "600" } });
-      expect(res.status).toBe(408);
+      // Envoy answers 408 only while the request is still arriving (Utility::maybeRequestTimeoutCode).
+      expect(res.status).toBe(504);
       expect(res.headers.get("x-legate-response-flags")).toBe("SI");
       expect(text).toBe("stream timeout");
       expect(await statOr0(ctx, "http.ingress_http.downstream_rq_idle_timeout")).toBe(1);
@@ -111,10 +112,10 @@ export default function timeouts(ctx: ConformanceContext): void {
       expect(await statOr0(ctx, "http.ingress_http.downstream_rq_idle_timeout")).toBe(1);
     });
 
-    it("answers 408 DT when max_stream_duration elapses first", async () => {
+    it("answers 504 DT when max_stream_duration elapses first (the request was whole)", async () => {
       await ctx.loadConfig(routed(ctx, { route: { max_stream_duration: { max_stream_duration: "0.1s" } } }));
       const { res, text } = await send(ctx, "/m", { headers: { "x-echo-delay-ms": "600" } });
-      expect(res.status).toBe(408);
+      expect(res.status).toBe(504);
       expect(res.headers.get("x-legate-response-flags")).toBe("DT");
       expect(text).toBe("downstream duration timeout");
       expect(await statOr0(ctx, "http.ingress_http.downstream_rq_max_duration_reached")).toBe(1);
