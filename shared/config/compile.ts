@@ -8,11 +8,19 @@
  * supports; refusing the fields it does not is the validator's job (shared/config/validate.ts).
  */
 import { compileHcmLogsAndUpgrades } from "./compile-access-log.ts";
+import { compileHcmExtras } from "./compile-hcm-extras.ts";
 import { compileClusterUpstream } from "./compile-cluster.ts";
+import { checkFilterChainOverlap, compileFilterChainMatch, compileTcpListenerFilters } from "./compile-listener.ts";
 import { compileHcmHeaderPolicy, compileHeaderMutations, compileRedirect, compileRouteConfigHeaders, compileRouteMatch, compileRouteTarget } from "./compile-route.ts";
 import { withHashPolicy } from "./compile-cluster-hash-policy.ts";
 import { applyVirtualHostRouter, withRouterPolicy } from "./compile-router.ts";
 import { checkTcpTierClusters } from "./compile-tier.ts";
+import { checkEdgeUpstreamTls, compileDownstreamTransportSocket, compileUpstreamTransportSocket } from "./compile-tls.ts";
+import { compileStatsSinks } from "./compile-stats-sinks.ts";
+import { compileTcpProxy } from "./compile-tcp-proxy.ts";
+import { compileClusterDns } from "./compile-cluster-dns.ts";
+import { compileNetworkLocalRateLimit, compileNetworkRbac } from "./compile-network-filters.ts";
+import { compileUdpListener } from "./compile-udp-proxy.ts";
 import { Reader } from "./reader.ts";
 import { extensionByName, extensionByTypeUrl } from "./extensions.ts";
 import { type ConfigIssue, joinPath } from "./issues.ts";
@@ -101,6 +109,7 @@ export function compileBootstrap(input: unknown, options: CompileOptions = {}): 
   });
 
   r.issues.push(...checkTcpTierClusters(listeners, clusters));
+  r.issues.push(...checkEdgeUpstreamTls(listeners, clusters));
   if (options.edgeListener && !listenerNames.has(options.edgeListener)) {
     r.bad("static_resources.listeners", `the edge listener "${options.edgeListener}" (LEGATE_EDGE_LISTENER) is not defined`, "invalid-reference");
   }
@@ -144,6 +153,7 @@ export function compileBootstrap(input: unknown, options: CompileOptions = {}): 
     listeners,
     clusters,
     runtime,
+    statsSinks: compileStatsSinks(r, root),
   };
   return r.issues.length ? { issues: r.issues } : { model, issues: [] };
 }
@@ -200,7 +210,8 @@ function compileCluster(r: Reader, v: unknown, path: string): ClusterModel | und
   if (type === "LOGICAL_DNS" && endpoints.length > 1) {
     r.bad(lap, "a LOGICAL_DNS cluster takes exactly one endpoint (as in Envoy)");
   }
-  return compileClusterUpstream(r.issues, { name, type, connectTimeoutMs, lbPolicy, endpoints, dnsLookupFamily, dnsRefreshRateMs, perConnectionBufferLimitBytes }, c, path);
+  const upstream = compileClusterUpstream(r.issues, { name, type, connectTimeoutMs, lbPolicy, endpoints, dnsLookupFamily, dnsRefreshRateMs, perConnectionBufferLimitBytes, ...compileUpstreamTransportSocket(r, c.transport_socket, joinPath(path, "transport_socket")) }, c, path);
+  return upstream && compileClusterDns(r.issues, upstream, c, path);
 }
 
 function compileListener(
@@ -248,6 +259,7 @@ function compileListener(
     return { name: r.str(o.name, joinPath(p, "name")) ?? "", typeUrl: r.str(tc?.["@type"], sub(p, "typed_config", "@type")) ?? "", config: tc ?? {} };
   });
 
+  if (address.protocol !== "UDP") checkFilterChainOverlap(r.issues, filterChains, joinPath(path, "filter_chains"));
   return {
     name,
     address,
@@ -257,6 +269,8 @@ function compileListener(
     filterChains,
     defaultFilterChain,
     listenerFilters,
+    ...(address.protocol !== "UDP" ? compileTcpListenerFilters(r.issues, l, path, edge) : {}),
+    ...compileUdpListener(r.issues, l, path, address.protocol, listenerFilters, clusters, edge),
   };
 }
 
@@ -264,14 +278,7 @@ function compileFilterChain(r: Reader, v: unknown, path: string, clusters: Map<s
   const fc = r.obj(v, path) ?? {};
   const mp = joinPath(path, "filter_chain_match");
   const m = r.obj(fc.filter_chain_match, mp);
-  const match = m
-    ? {
-        destinationPort: r.uint(m.destination_port, joinPath(mp, "destination_port"), 65535),
-        serverNames: r.arr(m.server_names, joinPath(mp, "server_names")).map((s, i) => r.str(s, joinPath(joinPath(mp, "server_names"), i)) ?? ""),
-        transportProtocol: r.str(m.transport_protocol, joinPath(mp, "transport_protocol")),
-        applicationProtocols: r.arr(m.application_protocols, joinPath(mp, "application_protocols")).map((s, i) => r.str(s, joinPath(joinPath(mp, "application_protocols"), i)) ?? ""),
-      }
-    : undefined;
+  const match = m ? compileFilterChainMatch(r.issues, m, mp) : undefined;
   const fp = joinPath(path, "filters");
   const rawFilters = r.arr(fc.filters, fp);
   const filters = rawFilters
@@ -280,9 +287,13 @@ function compileFilterChain(r: Reader, v: unknown, path: string, clusters: Map<s
   // Only when the chain is really empty: a chain whose filters were refused already has an issue each.
   if (rawFilters.length === 0) r.bad(fp, "a filter chain needs at least one network filter");
   filters.forEach((f, i) => {
-    if (i < filters.length - 1) r.bad(joinPath(fp, i), `${f.name} is a terminal filter and must be the last in its chain`);
+    const terminal = f.kind !== "rbac" && f.kind !== "local_ratelimit";
+    if (terminal && i < filters.length - 1) r.bad(joinPath(fp, i), `${f.name} is a terminal filter and must be the last in its chain`);
+    if (!terminal && i === filters.length - 1 && filters.length === rawFilters.length) {
+      r.bad(joinPath(fp, i), `${f.name} is not a terminal filter: the chain must end with one (tcp_proxy or http_connection_manager)`);
+    }
   });
-  return { name: r.str(fc.name, joinPath(path, "name")) ?? "", match, filters };
+  return { name: r.str(fc.name, joinPath(path, "name")) ?? "", match, filters, ...compileDownstreamTransportSocket(r, fc.transport_socket, joinPath(path, "transport_socket"), edge) };
 }
 
 /** Resolves a filter's extension: `typed_config.@type` first, then `name`, as Envoy does. */
@@ -301,19 +312,13 @@ function compileNetworkFilter(r: Reader, v: unknown, path: string, clusters: Map
     return r.bad(path, `Network filter ${name}${typeUrl ? ` (${typeUrl})` : ""} is not supported by Legate`, "unsupported");
   }
   const cp = joinPath(path, "typed_config");
-  if (ext.name === "envoy.filters.network.tcp_proxy") {
-    const statPrefix = r.required(r.str(config.stat_prefix, joinPath(cp, "stat_prefix")), joinPath(cp, "stat_prefix"), "stat_prefix") ?? "";
-    const cluster = config.cluster === undefined && r.alternative(config, cp, { weighted_clusters: "weighted clusters" })
-      ? ""
-      : r.required(r.str(config.cluster, joinPath(cp, "cluster")), joinPath(cp, "cluster"), "cluster") ?? "";
-    if (cluster && !clusters.has(cluster)) r.bad(joinPath(cp, "cluster"), `unknown cluster "${cluster}"`, "invalid-reference");
-    if (edge) r.bad(path, "tcp_proxy cannot run at the edge (a Worker has no inbound TCP); serve this listener from the tcp tier", "unsupported");
-    return { kind: "tcp_proxy", name, statPrefix, cluster };
-  }
+  if (ext.name === "envoy.filters.network.tcp_proxy") return compileTcpProxy(r.issues, name, config, cp, path, clusters, edge);
+  if (ext.name === "envoy.filters.network.rbac") return compileNetworkRbac(r.issues, name, config, cp, path, edge);
+  if (ext.name === "envoy.filters.network.local_ratelimit") return compileNetworkLocalRateLimit(r.issues, name, config, cp, path, edge);
   if (!edge) {
     r.bad(path, "http_connection_manager runs only on the edge listener for now (the tcp tier serves the other listeners and runs only tcp_proxy); mark this listener with `metadata.filter_metadata.legate.edge: true`, or set LEGATE_EDGE_LISTENER to its name", "unsupported");
   }
-  return compileHcmLogsAndUpgrades(r.issues, compileHcm(r, name, config, cp, clusters), config, cp, edge);
+  return compileHcmExtras(r.issues, compileHcmLogsAndUpgrades(r.issues, compileHcm(r, name, config, cp, clusters), config, cp, edge), config, cp);
 }
 
 function compileHcm(r: Reader, name: string, c: Obj, path: string, clusters: Map<string, ClusterModel>): HttpConnectionManagerModel {

@@ -44,15 +44,15 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
       static_resources: { note: "Listeners and clusters; the only resources Legate loads." },
       admin: { note: "Envoy's admin port, served by the tcp tier." },
       layered_runtime: { note: "Runtime layers; static layers are merged in order, later layers win." },
+      stats_sinks: { note: "Stats sinks, flushed by the tcp tier; only envoy.stat_sinks.statsd (UDP)." },
+      stats_flush_interval: { note: "How often the tcp tier flushes stats to the sinks; default 5s." },
     },
     features: {
       dynamic_resources: "dynamic configuration (xDS)",
       cluster_manager: "cluster manager settings",
       hds_config: "health discovery service",
       flags_path: "flag files",
-      stats_sinks: "stats sinks",
       stats_config: "stats tags and matchers",
-      stats_flush_interval: "stats flushing",
       stats_flush_on_admin: "stats flushing",
       deferred_stat_options: "deferred stats",
       watchdog: "watchdogs",
@@ -84,6 +84,19 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
       clusters: { note: "Static clusters (upstreams)." },
     },
     features: { secrets: "static TLS secrets" },
+  },
+  "envoy.config.metrics.v3.StatsSink": {
+    fields: {
+      name: { note: "The sink's extension name; envoy.stat_sinks.statsd is the one Legate runs." },
+      typed_config: { note: "The sink's config; only envoy.config.metrics.v3.StatsdSink." },
+    },
+  },
+  "envoy.config.metrics.v3.StatsdSink": {
+    fields: {
+      address: { note: "UDP address of the statsd server (tcp tier)." },
+      prefix: { note: "Prefix of every metric name; default `envoy`." },
+    },
+    features: { tcp_cluster_name: "statsd over a TCP cluster" },
   },
   "envoy.config.bootstrap.v3.Admin": {
     fields: {
@@ -126,9 +139,12 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
       address: { note: "The socket address the tcp tier binds (ignored for the edge listener)." },
       filter_chains: { note: "Filter chains, chosen by filter_chain_match as in Envoy." },
       default_filter_chain: { note: "The chain used when no filter_chain_match matches." },
-      listener_filters: { note: "Listener filters in order (none implemented yet: each is reported as unsupported)." },
+      listener_filters: { note: "Listener filters in order. TCP listeners: tls_inspector, proxy_protocol, http_inspector (tcp tier)." },
+      listener_filters_timeout: { note: "Time the listener filters may take on a new socket; default 15 s, 0: none. Counted in downstream_pre_cx_timeout." },
+      continue_on_listener_filters_timeout: { note: "On listener filter timeout, choose a chain with what is known instead of closing. Default false." },
       per_connection_buffer_limit_bytes: { note: "Read/write buffer limit per connection; default 1 MiB." },
       metadata: { note: "Only `filter_metadata.legate.edge: true` has a meaning: it marks the edge listener." },
+      udp_listener_config: { note: "UDP listeners: the downstream socket's max_rx_datagram_size (QUIC is refused)." },
     },
     features: {
       additional_addresses: "additional listener addresses",
@@ -136,14 +152,11 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
       filter_chain_matcher: "the filter chain matcher API",
       use_original_dst: "original destination redirection",
       drain_type: "drain types",
-      listener_filters_timeout: "listener filter timeouts",
-      continue_on_listener_filters_timeout: "listener filter timeouts",
       transparent: "transparent sockets",
       freebind: "freebind sockets",
       socket_options: "socket options",
       tcp_fast_open_queue_length: "TCP Fast Open",
       traffic_direction: "traffic direction",
-      udp_listener_config: "UDP listener settings (QUIC)",
       api_listener: "API listeners",
       connection_balance_config: "connection balancing",
       reuse_port: "SO_REUSEPORT settings",
@@ -164,9 +177,9 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
       filter_chain_match: { note: "Criteria selecting this chain; the most specific match wins, as in Envoy." },
       filters: { note: "Network filters in order; the last one is terminal." },
       name: { note: "Chain name, for stats and logs. Default empty." },
+      transport_socket: { note: "Downstream TLS (envoy.transport_sockets.tls with a DownstreamTlsContext), tcp tier only; refused on the edge listener." },
     },
     features: {
-      transport_socket: "downstream TLS",
       transport_socket_connect_timeout: "downstream TLS handshake timeouts",
       metadata: "filter chain metadata",
       on_demand_configuration: "on-demand filter chains",
@@ -178,17 +191,38 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
       destination_port: { note: "Local port the connection was accepted on." },
       server_names: { note: "SNI names (exact or `*.suffix`), set by the TLS inspector." },
       transport_protocol: { note: "`raw_buffer` or `tls`, set by the TLS inspector." },
-      application_protocols: { note: "ALPN values, set by the TLS inspector." },
+      application_protocols: { note: "ALPN values (TLS inspector) or `http/1.0`, `http/1.1`, `h2c` (HTTP inspector)." },
+      prefix_ranges: { note: "Destination (local) address, longest prefix wins; a PROXY header's destination counts." },
+      direct_source_prefix_ranges: { note: "The socket's own peer address, longest prefix wins (not changed by PROXY headers)." },
+      source_type: { note: "ANY (default), SAME_IP_OR_LOOPBACK (peer is loopback or equals the local address) or EXTERNAL." },
+      source_prefix_ranges: { note: "The peer address (a PROXY header's source when present), longest prefix wins." },
+      source_ports: { note: "The peer's port (a PROXY header's source port when present)." },
     },
     features: {
-      prefix_ranges: "destination IP matching",
-      address_suffix: "destination IP matching",
-      suffix_len: "destination IP matching",
-      direct_source_prefix_ranges: "source IP matching",
-      source_type: "source type matching",
-      source_prefix_ranges: "source IP matching",
-      source_ports: "source port matching",
+      address_suffix: "destination IP suffix matching (not implemented by Envoy either)",
+      suffix_len: "destination IP suffix matching (not implemented by Envoy either)",
     },
+  },
+  "envoy.config.core.v3.CidrRange": {
+    fields: {
+      address_prefix: { note: "IPv4 or IPv6 address; host bits past prefix_len are ignored." },
+      prefix_len: { note: "Prefix length; default 0 (every address of the family)." },
+    },
+  },
+  "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector": {
+    fields: {},
+    features: { enable_ja3_fingerprinting: "JA3 fingerprints", initial_read_buffer_size: "the TLS inspector's read buffer size" },
+  },
+  "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector": {
+    fields: {},
+  },
+  "envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol": {
+    fields: {
+      allow_requests_without_proxy_protocol: { note: "Let connections without a PROXY header through unchanged. Default false (they are closed)." },
+      disallowed_versions: { note: "PROXY protocol versions to refuse (V1, V2); such headers close the connection." },
+      stat_prefix: { note: "Stats become `proxy_proto.<stat_prefix>.*`. Default empty: `proxy_proto.*`." },
+    },
+    features: { rules: "PROXY protocol TLVs to dynamic metadata", pass_through_tlvs: "PROXY protocol TLV pass-through" },
   },
   "envoy.config.listener.v3.Filter": {
     fields: {
@@ -219,6 +253,110 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
       protocol: { note: "TCP (default) or UDP." },
     },
     features: { named_port: "named ports", resolver_name: "custom resolvers", ipv4_compat: "IPv4-compatible IPv6 sockets" },
+  },
+  "envoy.config.core.v3.TransportSocket": {
+    fields: {
+      name: { note: "envoy.transport_sockets.tls (alias tls); used when there is no typed_config." },
+      typed_config: { note: "DownstreamTlsContext on filter chains, UpstreamTlsContext on clusters." },
+    },
+  },
+  "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext": {
+    fields: {
+      common_tls_context: { note: "Certificates (at least one), ALPN, versions, ciphers and client-certificate validation." },
+      require_client_certificate: { note: "Refuse clients without a certificate that passes validation_context (needed). Default false." },
+    },
+    features: {
+      require_sni: "requiring SNI",
+      session_ticket_keys: "session ticket keys",
+      session_ticket_keys_sds_secret_config: "session ticket keys over SDS",
+      disable_stateless_session_resumption: "session resumption settings",
+      disable_stateful_session_resumption: "session resumption settings",
+      session_timeout: "session timeouts",
+      ocsp_staple_policy: "OCSP stapling",
+      full_scan_certs_on_sni_mismatch: "full certificate scans on SNI mismatch",
+    },
+  },
+  "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext": {
+    fields: {
+      common_tls_context: { note: "Client certificate (at most one), ALPN, versions, ciphers and server-certificate validation." },
+      sni: { note: "SNI sent to the upstream; default none. Not used to check the server's name (use match_typed_subject_alt_names), as in Envoy." },
+    },
+    features: {
+      allow_renegotiation: "TLS renegotiation",
+      max_session_keys: "session key caching settings",
+      enforce_rsa_key_usage: "RSA key usage enforcement",
+    },
+  },
+  "envoy.extensions.transport_sockets.tls.v3.CommonTlsContext": {
+    fields: {
+      tls_params: { note: "Protocol versions, cipher suites and ECDH curves." },
+      tls_certificates: { note: "Certificates and keys (PEM). Servers pick by SNI (DNS SANs, else CN; exact, then wildcard, else the first)." },
+      alpn_protocols: { note: "ALPN list, in preference order. A server whose list shares nothing with the client's goes on without ALPN when the TLS inspector saw the client's list." },
+      validation_context: { note: "How the peer's certificate is checked." },
+    },
+    features: {
+      tls_certificate_sds_secret_configs: "certificates over SDS",
+      tls_certificate_provider_instance: "certificate providers",
+      tls_certificate_certificate_provider: "certificate providers",
+      tls_certificate_certificate_provider_instance: "certificate providers",
+      validation_context_sds_secret_config: "validation contexts over SDS",
+      combined_validation_context: "combined validation contexts",
+      validation_context_certificate_provider: "certificate providers",
+      validation_context_certificate_provider_instance: "certificate providers",
+      custom_handshaker: "custom TLS handshakers",
+      key_log: "TLS key logging",
+    },
+  },
+  "envoy.extensions.transport_sockets.tls.v3.TlsCertificate": {
+    fields: {
+      certificate_chain: { note: "PEM certificate chain, leaf first." },
+      private_key: { note: "PEM private key." },
+      password: { note: "Password of an encrypted private key." },
+    },
+    features: {
+      pkcs12: "PKCS#12 certificates",
+      watched_directory: "watched certificate directories",
+      private_key_provider: "private key providers",
+      ocsp_staple: "OCSP stapling",
+      signed_certificate_timestamp: "certificate transparency timestamps",
+    },
+  },
+  "envoy.extensions.transport_sockets.tls.v3.TlsParameters": {
+    fields: {
+      tls_minimum_protocol_version: { note: "Default TLSv1_2 (TLS_AUTO: the default)." },
+      tls_maximum_protocol_version: { note: "Default TLSv1_3 for servers, TLSv1_2 for clients (TLS_AUTO: the default)." },
+      cipher_suites: { note: "TLS 1.2 cipher suites (OpenSSL names; a `[A|B]` group is taken in order); default Envoy's list. No effect on TLS 1.3." },
+      ecdh_curves: { note: "Key-exchange groups; default X25519, P-256." },
+    },
+    features: { signature_algorithms: "signature algorithm lists" },
+  },
+  "envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext": {
+    fields: {
+      trusted_ca: { note: "PEM CA certificates the peer's chain must lead to; absent: the chain is not checked." },
+      crl: { note: "PEM certificate revocation list(s) (needs trusted_ca)." },
+      match_typed_subject_alt_names: { note: "The peer needs a SAN matching one of these (DNS, URI, EMAIL, IP_ADDRESS); counted ssl.fail_verify_san." },
+      verify_certificate_spki: { note: "Base64 SHA-256 pins of the SubjectPublicKeyInfo; with verify_certificate_hash, any one match passes; counted ssl.fail_verify_cert_hash." },
+      verify_certificate_hash: { note: "Hex SHA-256 pins of the certificate (colons allowed)." },
+      trust_chain_verification: { note: "VERIFY_TRUST_CHAIN (default) or ACCEPT_UNTRUSTED." },
+    },
+    features: {
+      ca_certificate_provider_instance: "certificate providers",
+      system_root_certs: "system root certificates",
+      watched_directory: "watched certificate directories",
+      match_subject_alt_names: "untyped SAN matchers (deprecated; use match_typed_subject_alt_names)",
+      require_signed_certificate_timestamp: "certificate transparency",
+      allow_expired_certificate: "expired certificates",
+      custom_validator_config: "custom certificate validators",
+      only_verify_leaf_cert_crl: "leaf-only CRL checks",
+      max_verify_depth: "verification depth limits",
+    },
+  },
+  "envoy.extensions.transport_sockets.tls.v3.SubjectAltNameMatcher": {
+    fields: {
+      san_type: { note: "The SAN type to match.", values: ["DNS", "URI", "EMAIL", "IP_ADDRESS"] },
+      matcher: { note: "String matcher applied to each SAN of that type." },
+    },
+    features: { oid: "OTHER_NAME SANs" },
   },
   "envoy.config.core.v3.DataSource": {
     fields: {
@@ -304,6 +442,8 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
       lb_policy: { note: "Load balancer; default ROUND_ROBIN. RING_HASH and MAGLEV hash by the route's hash_policy.", values: ["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "RING_HASH", "MAGLEV"] },
       dns_lookup_family: { note: "Address families resolved for DNS clusters; default AUTO." },
       dns_refresh_rate: { note: "Re-resolution interval for DNS clusters; default 5 s." },
+      dns_resolvers: { note: "DNS servers (IP and port, default port 53) the tcp tier resolves this cluster's names with, instead of the system resolver (Envoy deprecates it for typed_dns_resolver_config, which stays refused)." },
+      respect_dns_ttl: { note: "With dns_resolvers: re-resolve at the answers' smallest TTL instead of dns_refresh_rate. Default false." },
       per_connection_buffer_limit_bytes: { note: "Buffer limit per upstream connection; default 1 MiB." },
       load_assignment: { note: "The cluster's endpoints." },
       circuit_breakers: { note: "Per-priority limits on connections, pending requests, requests and retries; per edge isolate / tcp-tier process." },
@@ -312,10 +452,10 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
       least_request_lb_config: { note: "LEAST_REQUEST tuning: choice_count (default 2), active_request_bias (default 1.0)." },
       ring_hash_lb_config: { note: "RING_HASH ring sizes (default 1024 to 8M) and hash function (default XX_HASH)." },
       maglev_lb_config: { note: "MAGLEV table size (a prime; default 65537)." },
+      transport_socket: { note: "Upstream TLS (envoy.transport_sockets.tls with an UpstreamTlsContext), tcp tier only; refused on clusters the edge routes to." },
     },
     features: {
-      transport_socket_matches: "upstream TLS",
-      transport_socket: "upstream TLS",
+      transport_socket_matches: "per-endpoint transport sockets",
       alt_stat_name: "alternative stat names",
       cluster_type: "custom cluster types",
       eds_cluster_config: "endpoint discovery (EDS)",
@@ -327,8 +467,6 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
       http2_protocol_options: "upstream HTTP/2",
       typed_extension_protocol_options: "upstream HTTP protocol options",
       dns_failure_refresh_rate: "DNS failure back-off",
-      respect_dns_ttl: "DNS TTLs",
-      dns_resolvers: "custom DNS resolvers",
       use_tcp_for_dns_lookups: "DNS resolver settings",
       dns_resolution_config: "DNS resolver settings",
       typed_dns_resolver_config: "custom DNS resolvers",
@@ -500,24 +638,36 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
     fields: {
       stat_prefix: { note: "Stats prefix: `tcp.<stat_prefix>.`." },
       cluster: { note: "The upstream cluster." },
+      weighted_clusters: { note: "Clusters picked per connection in proportion to their weights." },
+      idle_timeout: { note: "Closes a connection without bytes either way for this long; default 1 h; 0 disables it." },
+      access_log: { note: "Access logs written when each connection closes (HTTP's formatter; TCP operators, response flags UH, UF, UO, NR, DC)." },
+      max_connect_attempts: { note: "Connect attempts, each to a host not tried yet when there is one; default 1." },
+      hash_policy: { note: "source_ip: the connection hash for RING_HASH and MAGLEV." },
+      max_downstream_connection_duration: { note: "Closes connections older than this; default no limit." },
     },
     features: {
-      weighted_clusters: "weighted clusters",
       on_demand: "on-demand clusters",
       metadata_match: "subset load balancing",
-      idle_timeout: "TCP proxy idle timeouts",
       downstream_idle_timeout: "TCP proxy idle timeouts",
       upstream_idle_timeout: "TCP proxy idle timeouts",
-      access_log: "TCP proxy access logs",
-      max_connect_attempts: "connect retries",
-      hash_policy: "hash policies",
       tunneling_config: "tunneling over HTTP",
-      max_downstream_connection_duration: "connection duration limits",
       access_log_flush_interval: "TCP proxy access logs",
       flush_access_log_on_connected: "TCP proxy access logs",
       access_log_options: "TCP proxy access logs",
     },
   },
+  "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster": {
+    fields: { clusters: { note: "The clusters and their weights." } },
+  },
+  "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster.ClusterWeight": {
+    fields: { name: { note: "The cluster." }, weight: { note: "Its weight (at least 1)." } },
+    features: { metadata_match: "subset load balancing" },
+  },
+  "envoy.type.v3.HashPolicy": {
+    fields: { source_ip: { note: "Hash the downstream connection's source IP." } },
+    features: { filter_state: "filter-state hash policies" },
+  },
+  "envoy.type.v3.HashPolicy.SourceIp": { fields: {} },
   [`${HCM}.HttpConnectionManager`]: {
     fields: {
       stat_prefix: { note: "Stats prefix: `http.<stat_prefix>.`." },
@@ -535,6 +685,11 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
       always_set_request_id_in_response: { note: "Copy x-request-id to the response. Default false." },
       server_name: { note: "The `server` response header; default `envoy`, as Envoy (Cloudflare replaces it with its own in production)." },
       server_header_transformation: { note: "OVERWRITE (default), APPEND_IF_ABSENT or PASS_THROUGH the upstream's `server`." },
+      stream_idle_timeout: { note: "Stream idle timeout (before response headers 504 SI, 408 while the request is still arriving; a reset after); a route's idle_timeout overrides it. Default 5 min; 0 disables." },
+      request_timeout: { note: "The whole request must arrive within it (408 `request timeout`, downstream_rq_timeout). Default off." },
+      strip_matching_host_port: { note: "Remove the Host's port when it is the listener's (at the edge: the URL's port) before routing. Default false." },
+      strip_any_host_port: { note: "Remove any port from the Host before routing. Default false." },
+      internal_address_config: { note: "Which client addresses are internal (x-envoy-internal, trusted x-envoy-* controls)." },
     },
     features: {
       rds: "dynamic routes (RDS)",
@@ -547,8 +702,6 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
       http3_protocol_options: "HTTP/3",
       scheme_header_transformation: "scheme header settings",
       max_request_headers_kb: "request header size limits",
-      stream_idle_timeout: "HTTP timeouts",
-      request_timeout: "HTTP timeouts",
       request_headers_timeout: "HTTP timeouts",
       drain_timeout: "HTTP timeouts",
       delayed_close_timeout: "HTTP timeouts",
@@ -557,7 +710,6 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
       access_log_options: "periodic access logs",
       original_ip_detection_extensions: "original IP detection",
       early_header_mutation_extensions: "early header mutation",
-      internal_address_config: "internal address settings",
       forward_client_cert_details: "client certificate forwarding",
       set_current_client_cert_details: "client certificate forwarding",
       proxy_100_continue: "100-continue proxying",
@@ -567,8 +719,6 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
       path_with_escaped_slashes_action: "path normalization",
       request_id_extension: "request IDs",
       local_reply_config: "local reply customisation",
-      strip_matching_host_port: "host port stripping",
-      strip_any_host_port: "host port stripping",
       stream_error_on_invalid_http_message: "invalid message handling",
       path_normalization_options: "path normalization",
       strip_trailing_host_dot: "host normalization",
@@ -577,6 +727,12 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
       append_x_forwarded_port: "X-Forwarded-Port",
       append_local_overload: "the overload manager",
       add_proxy_protocol_connection_state: "PROXY protocol state",
+    },
+  },
+  [`${HCM}.HttpConnectionManager.InternalAddressConfig`]: {
+    fields: {
+      unix_sockets: { note: "A peer on a Unix socket is internal. Default false." },
+      cidr_ranges: { note: "Internal address ranges; empty: Envoy's defaults (RFC 1918, 127.0.0.1, ::1, fd00::/8)." },
     },
   },
   [`${HCM}.HttpConnectionManager.UpgradeConfig`]: {
@@ -647,16 +803,22 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
       include_request_attempt_count: { note: "Send x-envoy-attempt-count (1, 2, ...) upstream with every attempt. Default false." },
       include_attempt_count_in_response: { note: "Send x-envoy-attempt-count (attempts made) downstream. Default false." },
       include_is_timeout_retry_header: { note: "Send x-envoy-is-timeout-retry: true with retries caused by per-try timeouts. Default false." },
+      virtual_clusters: { note: "Request classes with their own stats (`vhost.<vhost>.vcluster.<name>.`); the first match wins, the rest count as `other`." },
     },
     features: {
       matcher: "the matcher API",
       require_tls: "TLS requirements",
-      virtual_clusters: "virtual clusters",
       rate_limits: "rate limiting",
       cors: "CORS",
       typed_per_filter_config: "per-route filter configuration",
       retry_policy_typed_config: "retries",
       metadata: "route metadata",
+    },
+  },
+  [`${ROUTE}.VirtualCluster`]: {
+    fields: {
+      name: { note: "The virtual cluster's name, in its stats (required)." },
+      headers: { note: "Header matchers that must all match (at least one, as Envoy requires); `:path` and `:method` read the request line." },
     },
   },
   [`${ROUTE}.Route`]: {
@@ -714,11 +876,11 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
       auto_host_rewrite: { note: "Host becomes the upstream host: at the edge that is always so (fetch sends the endpoint's address)." },
       host_rewrite_header: { note: "The Host sent upstream, from this request header when non-empty (at the edge, as x-forwarded-host)." },
       timeout: { note: "Covers every attempt and the whole response; 504 UT \"upstream request timeout\" before headers, a reset after. Default 15 s; 0 disables." },
-      idle_timeout: { note: "Stream idle timeout: 408 SI \"stream timeout\" before response headers, a reset after (each body chunk restarts it). Default none." },
+      idle_timeout: { note: "Stream idle timeout: 504 SI \"stream timeout\" before response headers (408 while the request is still arriving), a reset after (each body chunk restarts it). Replaces the HCM's stream_idle_timeout; 0 disables both." },
       retry_policy: { note: "Retries (replaces the virtual host's policy whole)." },
       hedge_policy: { note: "Request hedging on per-try timeouts." },
       request_mirror_policies: { note: "Shadow copies of each request to other clusters, fire-and-forget (Host gets `-shadow`)." },
-      max_stream_duration: { note: "Only `max_stream_duration`: 408 DT \"downstream duration timeout\" before headers, a reset after." },
+      max_stream_duration: { note: "Only `max_stream_duration`: 504 DT \"downstream duration timeout\" before headers (408 while the request is still arriving), a reset after." },
     },
     features: {
       cluster_specifier_plugin: "cluster specifier plugins",
@@ -804,7 +966,7 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
   [`${ROUTE}.RouteAction.HashPolicy`]: {
     fields: {
       header: { note: "Hash a request header's value." },
-      cookie: { note: "Hash a cookie's value (an existing cookie only)." },
+      cookie: { note: "Hash a cookie's value; with `ttl`, generate the cookie when absent." },
       connection_properties: { note: "Hash the client's IP (`source_ip`)." },
       query_parameter: { note: "Hash the first value of a query parameter." },
       terminal: { note: "When this policy yields a hash, skip the rest." },
@@ -816,8 +978,15 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
     features: { regex_rewrite: "rewriting the hashed header value" },
   },
   [`${ROUTE}.RouteAction.HashPolicy.Cookie`]: {
-    fields: { name: { note: "The cookie to hash." } },
-    features: { ttl: "generated hash cookies", path: "generated hash cookies", attributes: "generated hash cookies" },
+    fields: {
+      name: { note: "The cookie to hash." },
+      ttl: { note: "Set: when the cookie is absent, generate one, hash it and send it in Set-Cookie with Max-Age (0: a session cookie)." },
+      path: { note: "Path attribute of a generated cookie." },
+      attributes: { note: "Extra attributes of a generated cookie." },
+    },
+  },
+  [`${ROUTE}.RouteAction.HashPolicy.CookieAttribute`]: {
+    fields: { name: { note: "Attribute name." }, value: { note: "Attribute value; empty: the bare name." } },
   },
   [`${ROUTE}.RouteAction.HashPolicy.ConnectionProperties`]: {
     fields: { source_ip: { note: "Hash the downstream client's IP address (at the edge, CF-Connecting-IP)." } },
@@ -948,6 +1117,204 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
       raw_value: { note: "Value as bytes." },
     },
   },
+  // ---- UDP listeners and udp_proxy (tcp tier; shared/config/compile-udp-proxy.ts) ----
+  "envoy.config.listener.v3.UdpListenerConfig": {
+    fields: { downstream_socket_config: { note: "The listener socket's settings (max_rx_datagram_size)." } },
+    features: { quic_options: "QUIC (HTTP/3)", udp_packet_packet_writer_config: "UDP packet writers (GSO)" },
+  },
+  "envoy.config.core.v3.UdpSocketConfig": {
+    fields: { max_rx_datagram_size: { note: "Largest datagram accepted; default 1500. Larger ones are dropped and counted." } },
+    features: { prefer_gro: "UDP GRO" },
+  },
+  "envoy.extensions.filters.udp.udp_proxy.v3.UdpProxyConfig": {
+    fields: {
+      stat_prefix: { note: "Stats go to `udp.<stat_prefix>.`." },
+      cluster: { note: "Deprecated: the one cluster every session goes to." },
+      matcher: { note: "Routes each new session by its source/destination IP and port; the action is a udp_proxy Route." },
+      idle_timeout: { note: "A session ends after this long without a datagram either way; default 60 s, 0: never." },
+      hash_policies: { note: "At most one: source_ip or key, the session's hash for RING_HASH/MAGLEV clusters." },
+      upstream_socket_config: { note: "Upstream sockets' max_rx_datagram_size; default 1500." },
+      use_per_packet_load_balancing: { note: "Choose a host for every datagram instead of once per session. Default false." },
+    },
+    features: {
+      use_original_src_ip: "transparent UDP proxying (original source IP)",
+      access_log: "udp_proxy access logs",
+      proxy_access_log: "udp_proxy access logs",
+      session_filters: "UDP session filters",
+      tunneling_config: "UDP tunneling over HTTP",
+      access_log_options: "udp_proxy access logs",
+    },
+  },
+  "envoy.extensions.filters.udp.udp_proxy.v3.UdpProxyConfig.HashPolicy": {
+    fields: {
+      source_ip: { note: "Hash the downstream IP address." },
+      key: { note: "Hash a fixed key (every session gets the same host)." },
+    },
+  },
+  "envoy.extensions.filters.udp.udp_proxy.v3.Route": { fields: { cluster: { note: "The cluster a matched session goes to." } } },
+  "xds.type.matcher.v3.Matcher": {
+    fields: {
+      matcher_list: { note: "Predicates tried in order; the first that matches wins (a nested matcher that does not match moves on)." },
+      matcher_tree: { note: "An exact map, or a prefix map (longest key wins), over one input." },
+      on_no_match: { note: "What to do when nothing matched; absent: no match (udp_proxy: downstream_sess_no_route)." },
+    },
+  },
+  "xds.type.matcher.v3.Matcher.OnMatch": {
+    fields: {
+      matcher: { note: "A nested matcher." },
+      action: { note: "The action (for udp_proxy: envoy.extensions.filters.udp.udp_proxy.v3.Route)." },
+    },
+  },
+  "xds.type.matcher.v3.Matcher.MatcherList": { fields: { matchers: { note: "Field matchers in order." } } },
+  "xds.type.matcher.v3.Matcher.MatcherList.FieldMatcher": {
+    fields: {
+      predicate: { note: "When it holds, on_match applies." },
+      on_match: { note: "The action or nested matcher." },
+    },
+  },
+  "xds.type.matcher.v3.Matcher.MatcherList.Predicate": {
+    fields: {
+      single_predicate: { note: "One input against a value or IP matcher." },
+      or_matcher: { note: "Any of the predicates." },
+      and_matcher: { note: "All of the predicates." },
+      not_matcher: { note: "The predicate does not hold." },
+    },
+  },
+  "xds.type.matcher.v3.Matcher.MatcherList.Predicate.SinglePredicate": {
+    fields: {
+      input: { note: "envoy.matching.inputs.source_ip, source_port, destination_ip or destination_port." },
+      value_match: { note: "exact, prefix, suffix or contains (ignore_case); regex is refused." },
+      custom_match: { note: "envoy.matching.matchers.ip (cidr_ranges) only." },
+    },
+  },
+  "xds.type.matcher.v3.Matcher.MatcherList.Predicate.PredicateList": { fields: { predicate: { note: "The predicates (at least 2)." } } },
+  "xds.type.matcher.v3.Matcher.MatcherTree": {
+    fields: {
+      input: { note: "envoy.matching.inputs.source_ip, source_port, destination_ip or destination_port." },
+      exact_match_map: { note: "The input's value must equal a key." },
+      prefix_match_map: { note: "The longest key that prefixes the input's value wins." },
+    },
+    features: { custom_match: "custom tree matchers (IP range trees)" },
+  },
+  "xds.type.matcher.v3.Matcher.MatcherTree.MatchMap": { fields: { map: { note: "Keys and what each leads to." } } },
+  "xds.core.v3.TypedExtensionConfig": {
+    fields: {
+      name: { note: "Extension name (informational)." },
+      typed_config: { note: "Its `@type` selects the input, matcher or action; others are refused when the config is compiled." },
+    },
+  },
+  "xds.type.matcher.v3.StringMatcher": {
+    fields: {
+      exact: { note: "Equal." },
+      prefix: { note: "Starts with." },
+      suffix: { note: "Ends with." },
+      contains: { note: "Contains." },
+      ignore_case: { note: "ASCII case-insensitive. Default false." },
+    },
+    features: { safe_regex: "regex matching in the matcher API" },
+  },
+  "envoy.extensions.matching.input_matchers.ip.v3.Ip": {
+    fields: {
+      cidr_ranges: { note: "The input (an IP) must lie in one of these." },
+      stat_prefix: { note: "Required by Envoy; Legate keeps no per-matcher stats." },
+    },
+  },
+  "envoy.extensions.matching.common_inputs.network.v3.SourceIPInput": { fields: {} },
+  "envoy.extensions.matching.common_inputs.network.v3.SourcePortInput": { fields: {} },
+  "envoy.extensions.matching.common_inputs.network.v3.DestinationIPInput": { fields: {} },
+  "envoy.extensions.matching.common_inputs.network.v3.DestinationPortInput": { fields: {} },
+  // ---- Network rbac and local_ratelimit (tcp tier; shared/config/compile-network-filters.ts) ----
+  "envoy.extensions.filters.network.rbac.v3.RBAC": {
+    fields: {
+      rules: { note: "The enforced policies; absent: every connection is allowed." },
+      shadow_rules: { note: "Policies evaluated and counted (shadow_allowed/shadow_denied) but never enforced." },
+      shadow_rules_stat_prefix: { note: "Extra prefix for the shadow stats. Default empty." },
+      stat_prefix: { note: "Stats go to `<stat_prefix>rbac.`." },
+      enforcement_type: { note: "ONE_TIME_ON_FIRST_BYTE (default: decided once, on the first bytes) or CONTINUOUS (every read)." },
+    },
+    features: { matcher: "the RBAC matcher API", shadow_matcher: "the RBAC matcher API" },
+  },
+  "envoy.config.rbac.v3.RBAC": {
+    fields: {
+      action: { note: "ALLOW (default: only matching connections pass) or DENY (matching connections are closed).", values: ["ALLOW", "DENY"] },
+      policies: { note: "Named policies; a connection matches when any policy matches." },
+    },
+    features: { audit_logging_options: "RBAC audit logging" },
+  },
+  "envoy.config.rbac.v3.Policy": {
+    fields: {
+      permissions: { note: "Any one must match." },
+      principals: { note: "Any one must match." },
+    },
+    features: { condition: "CEL conditions", checked_condition: "CEL conditions" },
+  },
+  "envoy.config.rbac.v3.Permission": {
+    fields: {
+      and_rules: { note: "All must match." },
+      or_rules: { note: "Any must match." },
+      any: { note: "Always matches." },
+      destination_ip: { note: "The connection's local address (a PROXY header's destination when present)." },
+      destination_port: { note: "The connection's local port." },
+      destination_port_range: { note: "The local port in [start, end)." },
+      not_rule: { note: "The rule does not match." },
+      requested_server_name: { note: "SNI (from tls_inspector or the TLS handshake); empty when none." },
+    },
+    features: {
+      header: "HTTP header matching (a network filter sees no HTTP)",
+      url_path: "HTTP path matching (a network filter sees no HTTP)",
+      metadata: "metadata matching",
+      matcher: "permission matcher extensions",
+      uri_template: "URI template matching",
+    },
+  },
+  "envoy.config.rbac.v3.Permission.Set": { fields: { rules: { note: "The permissions of an and_rules/or_rules." } } },
+  "envoy.config.rbac.v3.Principal": {
+    fields: {
+      and_ids: { note: "All must match." },
+      or_ids: { note: "Any must match." },
+      any: { note: "Always matches." },
+      authenticated: { note: "A TLS connection; with principal_name, a URI SAN, else a DNS SAN, else the subject of the peer certificate must match." },
+      source_ip: { note: "Deprecated: the same as remote_ip." },
+      direct_remote_ip: { note: "The socket's own peer address." },
+      remote_ip: { note: "The peer address as filters see it (a PROXY header's source when present)." },
+      not_id: { note: "The identifier does not match." },
+    },
+    features: {
+      header: "HTTP header matching (a network filter sees no HTTP)",
+      url_path: "HTTP path matching (a network filter sees no HTTP)",
+      metadata: "metadata matching",
+      filter_state: "filter state matching",
+    },
+  },
+  "envoy.config.rbac.v3.Principal.Set": { fields: { ids: { note: "The principals of an and_ids/or_ids." } } },
+  "envoy.config.rbac.v3.Principal.Authenticated": { fields: { principal_name: { note: "Matched against URI SANs, then DNS SANs, then the subject; absent: any TLS peer." } } },
+  "envoy.type.v3.Int32Range": {
+    fields: {
+      start: { note: "Inclusive start." },
+      end: { note: "Exclusive end." },
+    },
+  },
+  "envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit": {
+    fields: {
+      stat_prefix: { note: "Stats go to `local_rate_limit.<stat_prefix>.`." },
+      token_bucket: { note: "One token per new connection; a connection that finds none is closed at once (rate_limited)." },
+      runtime_enabled: { note: "Runtime flag turning the limit on or off (the static runtime layers)." },
+    },
+    features: { share_key: "token buckets shared between filter configs" },
+  },
+  "envoy.type.v3.TokenBucket": {
+    fields: {
+      max_tokens: { note: "Bucket size; it starts full." },
+      tokens_per_fill: { note: "Tokens added per fill_interval; default 1." },
+      fill_interval: { note: "Refill period, at least 50 ms." },
+    },
+  },
+  "envoy.config.core.v3.RuntimeFeatureFlag": {
+    fields: {
+      default_value: { note: "Enabled when the runtime key is absent." },
+      runtime_key: { note: "Runtime key whose boolean value overrides default_value." },
+    },
+  },
 };
 
 /** What a `typed_config` wrapper message is, for messages such as "HTTP filter X is not supported". */
@@ -964,7 +1331,7 @@ export const EXTENSION_POINTS: Readonly<Record<string, ExtensionPoint>> = {
   "envoy.config.listener.v3.ListenerFilter": { label: "listener filter", categories: ["listener", "udp_listener"] },
   [`${HCM}.HttpFilter`]: { label: "HTTP filter", categories: ["http"] },
   "envoy.config.accesslog.v3.AccessLog": { label: "access logger", categories: ["access_logger"] },
-  "envoy.config.core.v3.TransportSocket": { label: "transport socket", categories: [] },
+  "envoy.config.core.v3.TransportSocket": { label: "transport socket", categories: ["transport_socket"] },
   "envoy.config.core.v3.TypedExtensionConfig": { label: "extension", categories: [] },
 };
 

@@ -3,7 +3,7 @@
  * `@type` first, and the `name` only when there is no typed_config). Each tier's `extensions.ts`
  * registers the runtime half; this table is what the config model and the validator know.
  */
-export type ExtensionCategory = "network" | "http" | "listener" | "udp_listener" | "access_logger";
+export type ExtensionCategory = "network" | "http" | "listener" | "udp_listener" | "access_logger" | "transport_socket";
 
 export interface ExtensionInfo {
   /** Envoy's canonical extension name. */
@@ -34,6 +34,27 @@ export const EXTENSIONS: readonly ExtensionInfo[] = [
     tiers: ["tcp"],
   },
   {
+    name: "envoy.filters.network.rbac",
+    aliases: [],
+    typeUrl: `${T}envoy.extensions.filters.network.rbac.v3.RBAC`,
+    category: "network",
+    tiers: ["tcp"],
+  },
+  {
+    name: "envoy.filters.network.local_ratelimit",
+    aliases: [],
+    typeUrl: `${T}envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit`,
+    category: "network",
+    tiers: ["tcp"],
+  },
+  {
+    name: "envoy.filters.udp_listener.udp_proxy",
+    aliases: [],
+    typeUrl: `${T}envoy.extensions.filters.udp.udp_proxy.v3.UdpProxyConfig`,
+    category: "udp_listener",
+    tiers: ["tcp"],
+  },
+  {
     name: "envoy.access_loggers.file",
     aliases: ["envoy.file_access_log"],
     typeUrl: `${T}envoy.extensions.access_loggers.file.v3.FileAccessLog`,
@@ -56,6 +77,43 @@ export const EXTENSIONS: readonly ExtensionInfo[] = [
     category: "access_logger",
     // At the edge: console.error (Workers logs).
     tiers: ["edge", "tcp"],
+  },
+  {
+    name: "envoy.filters.listener.tls_inspector",
+    aliases: ["envoy.listener.tls_inspector"],
+    typeUrl: `${T}envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector`,
+    category: "listener",
+    tiers: ["tcp"],
+  },
+  {
+    name: "envoy.filters.listener.proxy_protocol",
+    aliases: ["envoy.listener.proxy_protocol"],
+    typeUrl: `${T}envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol`,
+    category: "listener",
+    tiers: ["tcp"],
+  },
+  {
+    name: "envoy.filters.listener.http_inspector",
+    aliases: ["envoy.listener.http_inspector"],
+    typeUrl: `${T}envoy.extensions.filters.listener.http_inspector.v3.HttpInspector`,
+    category: "listener",
+    tiers: ["tcp"],
+  },
+  {
+    // One extension, two config messages: DownstreamTlsContext on filter chains, UpstreamTlsContext on
+    // clusters (shared/config/compile-tls.ts checks which one each place takes).
+    name: "envoy.transport_sockets.tls",
+    aliases: ["tls"],
+    typeUrl: `${T}envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext`,
+    category: "transport_socket",
+    tiers: ["tcp"],
+  },
+  {
+    name: "envoy.transport_sockets.tls",
+    aliases: ["tls"],
+    typeUrl: `${T}envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext`,
+    category: "transport_socket",
+    tiers: ["tcp"],
   },
   {
     name: "envoy.filters.http.router",

@@ -19,6 +19,16 @@ export interface BootstrapModel {
   clusters: Map<string, ClusterModel>;
   /** `layered_runtime` static layers, merged in order (later layers win); flattened to dotted keys. */
   runtime: Map<string, string | number | boolean>;
+  /** `stats_sinks` and `stats_flush_interval` (tcp tier; shared/config/compile-stats-sinks.ts). Absent: no sinks. */
+  statsSinks?: StatsSinksModel;
+}
+
+/** The stats sinks the tcp tier flushes to. */
+export interface StatsSinksModel {
+  /** `stats_flush_interval`, default 5000 ms. */
+  flushIntervalMs: number;
+  /** `envoy.stat_sinks.statsd` sinks over UDP; `prefix` defaults to `envoy`. */
+  statsd: { address: string; port: number; prefix: string }[];
 }
 
 export interface ListenerModel {
@@ -34,6 +44,38 @@ export interface ListenerModel {
   defaultFilterChain?: FilterChainModel;
   /** Listener filters by canonical extension name, in config order. */
   listenerFilters: { name: string; typeUrl: string; config: unknown }[];
+  /** The TCP listener filters compiled (shared/config/compile-listener.ts), in config order; absent: none. */
+  tcpListenerFilters?: TcpListenerFilterModel[];
+  /** `listener_filters_timeout`; Envoy's default 15 000; 0: no timeout. */
+  listenerFiltersTimeoutMs?: number;
+  /** `continue_on_listener_filters_timeout`; default false (the socket is closed on timeout). */
+  continueOnListenerFiltersTimeout?: boolean;
+  /** UDP listeners only (`protocol: UDP`): `udp_listener_config` and the udp_proxy (shared/config/compile-udp-proxy.ts). */
+  udp?: UdpListenerModel;
+}
+
+/** A TCP listener filter's config, defaults applied (shared/config/compile-listener.ts). */
+export type TcpListenerFilterModel =
+  | { kind: "tls_inspector"; name: string; /** Largest ClientHello read, bytes; default 64 KiB. */ maxClientHelloSize: number }
+  | {
+      kind: "proxy_protocol";
+      name: string;
+      /** Connections without a PROXY header pass unchanged (counted `not_found_allowed`). Default false. */
+      allowRequestsWithoutProxyProtocol: boolean;
+      /** Versions refused (`disallowed_versions`): 1 and/or 2. */
+      disallowedVersions: (1 | 2)[];
+      /** `stat_prefix`: stats are `proxy_proto.<prefix>.*` when set, else `proxy_proto.*`. */
+      statPrefix: string;
+    }
+  | { kind: "http_inspector"; name: string };
+
+/** `envoy.config.core.v3.CidrRange`, normalized: host bits cleared, IPv4-mapped kept as IPv6. */
+export interface CidrRangeModel {
+  /** The network address as written after normalisation, e.g. `10.0.0.0` or `2001:db8::`. */
+  address: string;
+  /** 0..32 for IPv4, 0..128 for IPv6. */
+  prefixLen: number;
+  family: 4 | 6;
 }
 
 export interface FilterChainMatchModel {
@@ -41,6 +83,16 @@ export interface FilterChainMatchModel {
   serverNames: string[];
   transportProtocol?: string;
   applicationProtocols: string[];
+  /** `prefix_ranges`: the connection's (local) destination address. Absent or empty: any. */
+  prefixRanges?: CidrRangeModel[];
+  /** `direct_source_prefix_ranges`: the socket's own peer, whatever a PROXY header said. */
+  directSourcePrefixRanges?: CidrRangeModel[];
+  /** `source_type`; absent: ANY. */
+  sourceType?: "ANY" | "SAME_IP_OR_LOOPBACK" | "EXTERNAL";
+  /** `source_prefix_ranges`: the peer as filters see it (after proxy_protocol). */
+  sourcePrefixRanges?: CidrRangeModel[];
+  /** `source_ports`. */
+  sourcePorts?: number[];
 }
 
 export interface FilterChainModel {
@@ -48,16 +100,31 @@ export interface FilterChainModel {
   match?: FilterChainMatchModel;
   /** Network filters in config order; the last one is terminal. */
   filters: NetworkFilterModel[];
+  /** `transport_socket` (envoy.transport_sockets.tls); absent: plaintext (raw_buffer). */
+  transportSocket?: DownstreamTlsModel;
 }
 
-export type NetworkFilterModel = HttpConnectionManagerModel | TcpProxyModel;
+export type NetworkFilterModel = HttpConnectionManagerModel | TcpProxyModel | RbacNetworkModel | LocalRateLimitNetworkModel | RedisProxyModel;
 
 export interface TcpProxyModel {
   kind: "tcp_proxy";
   /** Envoy's extension name, e.g. `envoy.filters.network.tcp_proxy`. */
   name: string;
   statPrefix: string;
+  /** `cluster`; "" when `weightedClusters` is set. */
   cluster: string;
+  /** `weighted_clusters.clusters` (shared/config/compile-tcp-proxy.ts); absent: `cluster`. */
+  weightedClusters?: { name: string; weight: number }[];
+  /** `max_connect_attempts`; default 1 (no retry). */
+  maxConnectAttempts: number;
+  /** `idle_timeout`; default 1 h; 0 disables it. */
+  idleTimeoutMs: number;
+  /** `max_downstream_connection_duration`; absent: no limit. */
+  maxDownstreamConnectionDurationMs?: number;
+  /** `hash_policy` (only `source_ip`): the connection's hash for RING_HASH and MAGLEV. */
+  hashPolicy?: { kind: "source_ip" }[];
+  /** `access_log`, written when each connection closes; absent or empty: none. */
+  accessLog?: AccessLogModel[];
 }
 
 export interface HttpConnectionManagerModel {
@@ -74,6 +141,29 @@ export interface HttpConnectionManagerModel {
   accessLog?: AccessLogModel[];
   /** `upgrade_configs` (shared/config/compile-access-log.ts); absent or empty: upgrades are refused (403). */
   upgradeConfigs?: UpgradeConfigModel[];
+  /** `stream_idle_timeout` (shared/config/compile-hcm-extras.ts). Absent: Envoy's 5 min; 0: disabled. */
+  streamIdleTimeoutMs?: number;
+  /** `request_timeout`: the whole request must arrive within it. Absent or 0: disabled. */
+  requestTimeoutMs?: number;
+  /** `strip_matching_host_port` ("matching") or `strip_any_host_port` ("any"). Absent: the port stays in the Host. */
+  stripHostPort?: "matching" | "any";
+  /** `internal_address_config`. Absent: Envoy's default internal addresses. */
+  internalAddressConfig?: InternalAddressConfigModel;
+}
+
+/** `HttpConnectionManager.InternalAddressConfig`. */
+export interface InternalAddressConfigModel {
+  /** `unix_sockets`: a Unix-socket peer is internal. Default false. */
+  unixSockets: boolean;
+  /** `cidr_ranges`; empty: Envoy's default internal ranges. */
+  cidrRanges: CidrRangeModel[];
+}
+
+/** `VirtualHost.virtual_clusters[]`: a set of requests with its own stats. */
+export interface VirtualClusterModel {
+  name: string;
+  /** All must match (`:path`, `:method` allowed). */
+  headers: HeaderMatcherModel[];
 }
 
 export interface HttpFilterModel {
@@ -101,6 +191,8 @@ export interface VirtualHostModel {
   routes: RouteModel[];
   /** The virtual host's `request/response_headers_to_add/remove`; absent: none. */
   headerMutations?: HeaderMutationsModel;
+  /** `virtual_clusters` (shared/config/compile-hcm-extras.ts); absent: none. */
+  virtualClusters?: VirtualClusterModel[];
 }
 
 export interface RouteMatchModel {
@@ -250,6 +342,10 @@ export interface ClusterModel {
   dnsLookupFamily: "AUTO" | "V4_ONLY" | "V6_ONLY" | "V4_PREFERRED" | "ALL";
   /** Default 5 s. */
   dnsRefreshRateMs: number;
+  /** `dns_resolvers` as `ip:port` (`[v6]:port`) for the tcp tier's resolver; absent: the system resolver. */
+  dnsResolvers?: string[];
+  /** `respect_dns_ttl` (only with `dnsResolvers`): refresh at the answers' smallest TTL. Default false. */
+  respectDnsTtl?: boolean;
   /** Default 1 MiB, as Envoy. */
   perConnectionBufferLimitBytes: number;
   /** Load-balancer settings beyond `lbPolicy` (shared/config/compile-cluster.ts); absent means Envoy's defaults. */
@@ -258,6 +354,8 @@ export interface ClusterModel {
   circuitBreakers?: CircuitBreakersModel;
   /** `outlier_detection`; absent means outlier detection is off, as in Envoy. */
   outlierDetection?: OutlierDetectionModel;
+  /** `transport_socket` (envoy.transport_sockets.tls); absent: plaintext. */
+  transportSocket?: UpstreamTlsModel;
 }
 
 /** Envoy's `RoutingPriority`: circuit-breaker thresholds are kept per priority. */
@@ -331,7 +429,13 @@ export interface OutlierDetectionModel {
  */
 export type HashPolicyModel =
   | { kind: "header"; headerName: string; terminal: boolean }
-  | { kind: "cookie"; name: string; terminal: boolean }
+  | {
+      kind: "cookie";
+      name: string;
+      terminal: boolean;
+      /** `ttl` set: generate the cookie when absent (Max-Age in seconds; 0: a session cookie). */
+      generate?: { ttlSeconds: number; path: string; attributes: { name: string; value: string }[] };
+    }
   | { kind: "source_ip"; terminal: boolean }
   | { kind: "query_parameter"; name: string; terminal: boolean };
 
@@ -504,4 +608,220 @@ export interface HcmHeaderPolicyModel {
   serverName: string;
   /** Default OVERWRITE. */
   serverHeaderTransformation: "OVERWRITE" | "APPEND_IF_ABSENT" | "PASS_THROUGH";
+}
+
+// ---- TLS transport sockets (shared/config/compile-tls.ts, tcp-tier/src/tls/*) ----
+
+export type TlsVersionModel = "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3";
+
+/** `TlsCertificate`: PEM text (DataSources resolved). */
+export interface TlsCertificateModel {
+  certificateChainPem: string;
+  privateKeyPem: string;
+  /** `password` for an encrypted private key. */
+  password?: string;
+}
+
+/** `CertificateValidationContext`, as far as Legate supports it. */
+export interface CertificateValidationModel {
+  /** `trusted_ca` PEM; absent: the chain is not verified (only pins and SAN matchers apply). */
+  trustedCaPem?: string;
+  /** `crl` PEM (needs `trustedCaPem`). */
+  crlPem?: string;
+  /** `match_typed_subject_alt_names`: any one must match a SAN of its type; empty: no SAN check. */
+  subjectAltNames: { type: "DNS" | "URI" | "EMAIL" | "IP_ADDRESS"; matcher: StringMatcherModel }[];
+  /** `verify_certificate_spki`: base64 SHA-256 of the DER SubjectPublicKeyInfo. */
+  spkiPins: string[];
+  /** `verify_certificate_hash`: lower-case hex SHA-256 of the DER certificate, no colons. */
+  certificateHashes: string[];
+  /** `trust_chain_verification: ACCEPT_UNTRUSTED`: chain errors are counted but not fatal. */
+  acceptUntrusted: boolean;
+}
+
+/** `CommonTlsContext` + `TlsParameters`, defaults applied. */
+export interface CommonTlsModel {
+  /** `tls_certificates`, in config order; the first is the default when no SAN matches the SNI. */
+  certificates: TlsCertificateModel[];
+  alpnProtocols: string[];
+  /** Default TLSv1.2 (Envoy's default for both sides). */
+  minVersion: TlsVersionModel;
+  /** Default TLSv1.3 for servers, TLSv1.2 for clients (Envoy's defaults). */
+  maxVersion: TlsVersionModel;
+  /** `cipher_suites` as an OpenSSL cipher list (`:`-joined); absent: Envoy's default list. */
+  cipherSuites?: string;
+  /** `ecdh_curves` (`:`-joined); absent: Envoy's default `X25519:P-256`. */
+  ecdhCurves?: string;
+  validation?: CertificateValidationModel;
+}
+
+/** `envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext`. */
+export interface DownstreamTlsModel extends CommonTlsModel {
+  /** `require_client_certificate`; default false. */
+  requireClientCertificate: boolean;
+}
+
+/** `envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext`. */
+export interface UpstreamTlsModel extends CommonTlsModel {
+  /** `sni`; absent: no SNI sent. */
+  sni?: string;
+}
+
+// ---- UDP listeners and udp_proxy (shared/config/compile-udp-proxy.ts, tcp-tier/src/udp/) ----
+
+/** A UDP listener, defaults applied. */
+export interface UdpListenerModel {
+  /** `udp_listener_config.downstream_socket_config.max_rx_datagram_size`; default 1500. Larger datagrams are dropped and counted. */
+  maxRxDatagramSize: number;
+  /** The listener's `envoy.filters.udp_listener.udp_proxy`; absent: datagrams are read and dropped. */
+  proxy?: UdpProxyModel;
+}
+
+/** What a generic matcher's input reads from a UDP session (Envoy's network matching inputs). */
+export type NetworkMatchInput = "source_ip" | "source_port" | "destination_ip" | "destination_port";
+
+/** `xds.type.matcher.v3.Matcher`, with the actions already compiled to `A`. */
+export interface MatcherModel<A> {
+  /** `matcher_list` (first match wins) or `matcher_tree`; absent: only `onNoMatch`. */
+  list?: { predicate: MatchPredicateModel; onMatch: OnMatchModel<A> }[];
+  tree?: MatchTreeModel<A>;
+  /** `on_no_match`; absent: no match. */
+  onNoMatch?: OnMatchModel<A>;
+}
+
+/** `Matcher.OnMatch`: an action, or a nested matcher. */
+export type OnMatchModel<A> = { action: A } | { matcher: MatcherModel<A> };
+
+/** `MatcherTree`: an exact or prefix map (longest key wins) over one input. */
+export interface MatchTreeModel<A> {
+  kind: "exact" | "prefix";
+  input: NetworkMatchInput;
+  map: Map<string, OnMatchModel<A>>;
+}
+
+/** `MatcherList.Predicate`. */
+export type MatchPredicateModel =
+  | { kind: "string"; input: NetworkMatchInput; matcher: StringMatcherModel }
+  | { kind: "ip"; input: NetworkMatchInput; ranges: CidrRangeModel[] }
+  | { kind: "and" | "or"; predicates: MatchPredicateModel[] }
+  | { kind: "not"; predicate: MatchPredicateModel };
+
+/** `envoy.extensions.filters.udp.udp_proxy.v3.UdpProxyConfig`, defaults applied. */
+export interface UdpProxyModel {
+  kind: "udp_proxy";
+  name: string;
+  statPrefix: string;
+  /** The route: the deprecated `cluster` (a matcher with only `onNoMatch`), or `matcher` whose actions name clusters. */
+  matcher: MatcherModel<string>;
+  /** `idle_timeout`; default 60 s; 0 disables it. */
+  idleTimeoutMs: number;
+  /** `hash_policies` (at most one): the session's hash for RING_HASH and MAGLEV. */
+  hashPolicy?: { kind: "source_ip" } | { kind: "key"; key: string };
+  /** `upstream_socket_config.max_rx_datagram_size`; default 1500. */
+  upstreamMaxRxDatagramSize: number;
+  /** `use_per_packet_load_balancing`; default false (one host per session). */
+  perPacketLoadBalancing: boolean;
+}
+
+// ---- Network rbac and local_ratelimit (shared/config/compile-network-filters.ts) ----
+
+export type RbacPermissionModel =
+  | { kind: "any" }
+  | { kind: "and" | "or"; rules: RbacPermissionModel[] }
+  | { kind: "not"; rule: RbacPermissionModel }
+  | { kind: "destination_ip"; range: CidrRangeModel }
+  | { kind: "destination_port"; port: number }
+  /** `[start, end)`. */
+  | { kind: "destination_port_range"; start: number; end: number }
+  | { kind: "requested_server_name"; matcher: StringMatcherModel };
+
+export type RbacPrincipalModel =
+  | { kind: "any" }
+  | { kind: "and" | "or"; ids: RbacPrincipalModel[] }
+  | { kind: "not"; id: RbacPrincipalModel }
+  /** `remote_ip` and the deprecated `source_ip`: the peer as filters see it (a PROXY header's source). */
+  | { kind: "remote_ip"; range: CidrRangeModel }
+  /** `direct_remote_ip`: the socket's own peer. */
+  | { kind: "direct_remote_ip"; range: CidrRangeModel }
+  /** `authenticated`: a TLS connection; with `principalName`, a URI SAN, else a DNS SAN, else the subject must match. */
+  | { kind: "authenticated"; principalName?: StringMatcherModel };
+
+export interface RbacPolicyModel {
+  name: string;
+  /** Any one must match. */
+  permissions: RbacPermissionModel[];
+  /** Any one must match. */
+  principals: RbacPrincipalModel[];
+}
+
+/** `envoy.config.rbac.v3.RBAC`: policies in name order (Envoy's map order). */
+export interface RbacRulesModel {
+  action: "ALLOW" | "DENY";
+  policies: RbacPolicyModel[];
+}
+
+/** `envoy.extensions.filters.network.rbac.v3.RBAC`, defaults applied. */
+export interface RbacNetworkModel {
+  kind: "rbac";
+  name: string;
+  /** Stats go to `<statPrefix>rbac.` (a `.` is added after a prefix that lacks one). */
+  statPrefix: string;
+  /** `rules`; absent: every connection is allowed. */
+  rules?: RbacRulesModel;
+  /** `shadow_rules`: evaluated and counted, never enforced. */
+  shadowRules?: RbacRulesModel;
+  /** `shadow_rules_stat_prefix`; default "". */
+  shadowRulesStatPrefix: string;
+  /** `enforcement_type`; default ONE_TIME_ON_FIRST_BYTE. */
+  enforcementType: "ONE_TIME_ON_FIRST_BYTE" | "CONTINUOUS";
+}
+
+/** `envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit`, defaults applied. */
+export interface LocalRateLimitNetworkModel {
+  kind: "local_ratelimit";
+  name: string;
+  /** Stats go to `local_rate_limit.<statPrefix>.`. */
+  statPrefix: string;
+  /** `token_bucket`: starts full with `maxTokens`; adds `tokensPerFill` (default 1) every `fillIntervalMs` (at least 50 ms). */
+  tokenBucket: { maxTokens: number; tokensPerFill: number; fillIntervalMs: number };
+  /** `runtime_enabled`: the runtime key read per connection and its default; absent: always enabled. */
+  runtimeEnabled?: { runtimeKey: string; defaultValue: boolean };
+}
+
+// ---- Redis proxy (shared/config/compile-redis-proxy.ts) ----
+
+/** One `prefix_routes` route (or the catch-all route, whose prefix is ""). */
+export interface RedisRouteModel {
+  prefix: string;
+  removePrefix: boolean;
+  cluster: string;
+  /** `request_mirror_policy`: each command (writes only when `excludeReadCommands`) also goes to `cluster`, reply ignored. */
+  mirrors: { cluster: string; excludeReadCommands: boolean; runtimeFraction?: { runtimeKey: string; defaultPercent: number } }[];
+}
+
+/** `envoy.extensions.filters.network.redis_proxy.v3.RedisProxy`, defaults applied. */
+export interface RedisProxyModel {
+  kind: "redis_proxy";
+  name: string;
+  /** Stats go to `redis.<statPrefix>.`. */
+  statPrefix: string;
+  /** `settings.op_timeout` (required). */
+  opTimeoutMs: number;
+  enableHashtagging: boolean;
+  enableCommandStats: boolean;
+  /** `settings.max_buffer_size_before_flush`; 0: upstream writes are flushed once per event-loop turn. */
+  maxBufferSizeBeforeFlush: number;
+  /** `settings.buffer_flush_timeout`; default 3 ms (used when maxBufferSizeBeforeFlush > 0). */
+  bufferFlushTimeoutMs: number;
+  /** `latency_in_micros`: command latency histograms in microseconds instead of milliseconds. */
+  latencyInMicros: boolean;
+  /** `prefix_routes.routes`, longest prefix first. */
+  routes: RedisRouteModel[];
+  /** `prefix_routes.case_insensitive`. */
+  caseInsensitive: boolean;
+  /** `prefix_routes.catch_all_route`; absent: a key no route matches gets an error. */
+  catchAll?: RedisRouteModel;
+  /** `downstream_auth_passwords` (and the deprecated `downstream_auth_password`); empty: no AUTH needed. */
+  downstreamAuthPasswords: string[];
+  /** `downstream_auth_username`; with passwords, AUTH must name this user. */
+  downstreamAuthUsername?: string;
 }
