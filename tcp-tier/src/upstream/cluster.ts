@@ -8,6 +8,10 @@
  * connects or fails. No pending slot: the attempt fails at once (`upstream_rq_pending_overflow`; tcp_proxy
  * flag UO). No connection slot: `upstream_cx_overflow` is counted and the attempt waits for one of its
  * host's connections to close, except that a host without any connection always gets one.
+ *
+ * With `health_checks`, a {@link ClusterHealthChecker} checks every host (./health-check/checker.ts): new
+ * hosts start `failed_active_hc`, {@link Cluster.initialize} waits for the first round, and results
+ * set the hosts' health in the runtime's load balancer. `close()` stops it.
  */
 import type { Socket } from "node:net";
 import type { ClusterModel, EndpointModel } from "../../../shared/config/model.ts";
@@ -18,6 +22,7 @@ import { SocketConnection } from "../network/connection.ts";
 import { createResolver, resolveAddresses } from "./dns.ts";
 import { Host } from "./host.ts";
 import { createUpstreamTransport, type UpstreamTransport } from "../tls/upstream.ts";
+import { ClusterHealthChecker } from "./health-check/checker.ts";
 
 /** Envoy's cluster stats that the tcp tier keeps (`cluster.<name>.*`), looked up once per cluster. */
 export interface ClusterStats {
@@ -142,6 +147,8 @@ export class Cluster {
   private readonly sockets = new Set<Socket>();
   /** Plaintext TCP, or TLS when the cluster has a transport_socket (tcp-tier/src/tls/upstream.ts). */
   private readonly transport: UpstreamTransport;
+  /** Active health checking (`health_checks`; ./health-check/checker.ts); absent when not configured. */
+  private readonly healthChecker: ClusterHealthChecker | undefined;
 
   constructor(model: ClusterModel, stats: StatsScope, logger: Logger) {
     this.name = model.name;
@@ -152,6 +159,16 @@ export class Cluster {
     this.transport = createUpstreamTransport(model.transportSocket, { stats: stats.scope(`cluster.${model.name}.`), logger });
     this.resolver = model.dnsResolvers?.length && model.type !== "STATIC" ? createResolver(model.dnsResolvers) : undefined;
     this.runtimeState = new ClusterRuntime(model, stats, undefined, { hosts: [] });
+    this.healthChecker = model.healthChecks?.length
+      ? new ClusterHealthChecker(model.healthChecks, {
+          clusterName: model.name,
+          stats: stats.scope(`cluster.${model.name}.`),
+          connector: this.transport,
+          logger,
+          hadTraffic: () => this.stats.upstream_cx_total.value > 0,
+          onHealthChanged: (host) => this.runtimeState.setHealth(host, this.healthChecker!.isHealthy(host as Host)),
+        })
+      : undefined;
     this.setHosts([]);
   }
 
@@ -175,14 +192,17 @@ export class Cluster {
       this.setHosts(this.model.endpoints.map((e) => new Host(e)));
       this.stats.update_attempt.inc();
       this.stats.update_success.inc();
-      return;
+    } else {
+      await this.refresh();
     }
-    await this.refresh();
+    // Envoy's cluster warming waits for the first health check of every host (bounded by its timeout).
+    await this.healthChecker?.firstRound();
   }
 
   /** Stops DNS refreshes and destroys every upstream socket still open (server shutdown). */
   close(): void {
     this.closed = true;
+    this.healthChecker?.close();
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
     this.refreshTimer = undefined;
     this.resolver?.cancel();
@@ -341,12 +361,18 @@ export class Cluster {
    * circuit breakers so connections in flight keep their slots; updates the membership gauges.
    */
   private setHosts(hosts: Host[]): void {
+    if (this.healthChecker) {
+      // A host new to an actively checked cluster is failed_active_hc until its first check passes.
+      const known = new Set(this.currentHosts);
+      for (const h of hosts) if (!known.has(h)) h.failedActiveHc = true;
+    }
     this.currentHosts = hosts;
     const previous = this.runtimeState;
     this.runtimeState = new ClusterRuntime(this.model, this.rootStats, undefined, { hosts, breakers: previous.breakers });
     this.stats.membership_total.set(hosts.length);
     this.stats.membership_healthy.set(hosts.reduce((n, h) => n + (h.healthy ? 1 : 0), 0));
     this.stats.max_host_weight.set(hosts.reduce((m, h) => Math.max(m, h.weight), 0));
+    this.healthChecker?.setHosts(hosts);
   }
 
   private async refresh(): Promise<void> {
