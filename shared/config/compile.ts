@@ -15,9 +15,13 @@ import { compileHcmHeaderPolicy, compileHeaderMutations, compileRedirect, compil
 import { withHashPolicy } from "./compile-cluster-hash-policy.ts";
 import { applyVirtualHostRouter, withRouterPolicy } from "./compile-router.ts";
 import { checkTcpTierClusters } from "./compile-tier.ts";
+import { checkEdgeHealthChecks, compileClusterHealthChecks } from "./compile-health-check.ts";
 import { checkEdgeUpstreamTls, compileDownstreamTransportSocket, compileUpstreamTransportSocket } from "./compile-tls.ts";
 import { compileStatsSinks } from "./compile-stats-sinks.ts";
 import { compileTcpProxy } from "./compile-tcp-proxy.ts";
+import { compileRedisProxy } from "./compile-redis-proxy.ts";
+import { compilePostgresProxy } from "./compile-postgres-proxy.ts";
+import { compileMongoProxy } from "./compile-mongo-proxy.ts";
 import { compileClusterDns } from "./compile-cluster-dns.ts";
 import { compileNetworkLocalRateLimit, compileNetworkRbac } from "./compile-network-filters.ts";
 import { compileUdpListener } from "./compile-udp-proxy.ts";
@@ -99,7 +103,8 @@ export function compileBootstrap(input: unknown, options: CompileOptions = {}): 
     const a = listener.address;
     // The edge listener is served by the Worker, not bound on a host, so it cannot collide.
     const key = `${a.protocol}:${a.address}:${a.port}`;
-    const other = listenerAddresses.get(key);
+    // Port 0 asks the kernel for a free port per listener, so such listeners never collide.
+    const other = a.port === 0 ? undefined : listenerAddresses.get(key);
     if (other !== undefined && !listener.edge) {
       r.bad(joinPath(path, "address"), `listener "${listener.name}" uses the same address as "${other}" (${a.address}:${a.port}/${a.protocol})`, "invalid-reference");
     } else if (!listener.edge) {
@@ -110,6 +115,7 @@ export function compileBootstrap(input: unknown, options: CompileOptions = {}): 
 
   r.issues.push(...checkTcpTierClusters(listeners, clusters));
   r.issues.push(...checkEdgeUpstreamTls(listeners, clusters));
+  r.issues.push(...checkEdgeHealthChecks(listeners, clusters));
   if (options.edgeListener && !listenerNames.has(options.edgeListener)) {
     r.bad("static_resources.listeners", `the edge listener "${options.edgeListener}" (LEGATE_EDGE_LISTENER) is not defined`, "invalid-reference");
   }
@@ -211,7 +217,7 @@ function compileCluster(r: Reader, v: unknown, path: string): ClusterModel | und
     r.bad(lap, "a LOGICAL_DNS cluster takes exactly one endpoint (as in Envoy)");
   }
   const upstream = compileClusterUpstream(r.issues, { name, type, connectTimeoutMs, lbPolicy, endpoints, dnsLookupFamily, dnsRefreshRateMs, perConnectionBufferLimitBytes, ...compileUpstreamTransportSocket(r, c.transport_socket, joinPath(path, "transport_socket")) }, c, path);
-  return upstream && compileClusterDns(r.issues, upstream, c, path);
+  return upstream && compileClusterDns(r.issues, compileClusterHealthChecks(r.issues, upstream, c, path), c, path);
 }
 
 function compileListener(
@@ -287,7 +293,7 @@ function compileFilterChain(r: Reader, v: unknown, path: string, clusters: Map<s
   // Only when the chain is really empty: a chain whose filters were refused already has an issue each.
   if (rawFilters.length === 0) r.bad(fp, "a filter chain needs at least one network filter");
   filters.forEach((f, i) => {
-    const terminal = f.kind !== "rbac" && f.kind !== "local_ratelimit";
+    const terminal = f.kind !== "rbac" && f.kind !== "local_ratelimit" && f.kind !== "postgres_proxy" && f.kind !== "mongo_proxy";
     if (terminal && i < filters.length - 1) r.bad(joinPath(fp, i), `${f.name} is a terminal filter and must be the last in its chain`);
     if (!terminal && i === filters.length - 1 && filters.length === rawFilters.length) {
       r.bad(joinPath(fp, i), `${f.name} is not a terminal filter: the chain must end with one (tcp_proxy or http_connection_manager)`);
@@ -315,6 +321,9 @@ function compileNetworkFilter(r: Reader, v: unknown, path: string, clusters: Map
   if (ext.name === "envoy.filters.network.tcp_proxy") return compileTcpProxy(r.issues, name, config, cp, path, clusters, edge);
   if (ext.name === "envoy.filters.network.rbac") return compileNetworkRbac(r.issues, name, config, cp, path, edge);
   if (ext.name === "envoy.filters.network.local_ratelimit") return compileNetworkLocalRateLimit(r.issues, name, config, cp, path, edge);
+  if (ext.name === "envoy.filters.network.redis_proxy") return compileRedisProxy(r.issues, name, config, cp, path, clusters, edge);
+  if (ext.name === "envoy.filters.network.postgres_proxy") return compilePostgresProxy(r.issues, name, config, cp, path, edge);
+  if (ext.name === "envoy.filters.network.mongo_proxy") return compileMongoProxy(r.issues, name, config, cp, path, edge);
   if (!edge) {
     r.bad(path, "http_connection_manager runs only on the edge listener for now (the tcp tier serves the other listeners and runs only tcp_proxy); mark this listener with `metadata.filter_metadata.legate.edge: true`, or set LEGATE_EDGE_LISTENER to its name", "unsupported");
   }

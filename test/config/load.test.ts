@@ -116,6 +116,31 @@ describe("loadBootstrap options", () => {
   });
 });
 
+describe("listener addresses", () => {
+  const twoListeners = (port1: number, port2: number): string =>
+    TCP_LISTENER.replace("port_value: 10001 }", `port_value: ${port1} }`).replace(
+      "  clusters:",
+      `  - name: tcp2
+    address:
+      socket_address: { address: 127.0.0.1, port_value: ${port2} }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+          stat_prefix: tcp2
+          cluster: a
+  clusters:`,
+    );
+
+  it("refuses two listeners on one address, but not two on port 0 (each gets its own port)", async () => {
+    const same = await loadBootstrap({ path: write("same-address.yaml", twoListeners(10001, 10001)) });
+    expect(same.ok).toBe(false);
+    if (!same.ok) expect(same.issues.map((i) => i.message)).toContain('listener "tcp2" uses the same address as "tcp" (127.0.0.1:10001/TCP)');
+    okResult(await loadBootstrap({ path: write("port-zero.yaml", twoListeners(0, 0)) }));
+  });
+});
+
 describe("canonical output", () => {
   it("uses proto names, enum names, bare wrappers, and keeps @type", async () => {
     const r = okResult(await loadBootstrap({ path: join(fixtures, "camel-case.yaml") }));
