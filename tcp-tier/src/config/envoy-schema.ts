@@ -10,7 +10,13 @@
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, relative, sep } from "node:path";
+import { fileURLToPath } from "node:url";
 import protobuf from "protobufjs";
+
+/** Absolute paths of the contrib extension protos Legate carries (each next to its filter). */
+const CONTRIB_PROTOS = [
+  fileURLToPath(new URL("../extensions/filters/network/postgres_proxy/postgres_proxy.proto", import.meta.url)),
+];
 
 export interface EnvoySchema {
   /** All loaded messages and enums, resolved. */
@@ -95,7 +101,9 @@ async function load(): Promise<EnvoySchema> {
     .filter((p) => /\/v3[a-z0-9]*\/[^/]+\.proto$/.test(p))
     .concat(["udpa/type/v1/typed_struct.proto", "xds/type/v3/typed_struct.proto"])
     .filter((p) => closureComplete(p, new Set()))
-    .sort();
+    .sort()
+    // Contrib extensions Legate implements: Envoy ships their protos outside the API package above.
+    .concat(CONTRIB_PROTOS);
 
   const root = new protobuf.Root();
   root.resolvePath = (_origin, target) => find(target) ?? target;
