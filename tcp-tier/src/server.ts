@@ -29,8 +29,9 @@ export interface ServerOptions {
   /** Shown by /server_info as `command_line_options`. */
   commandLineOptions?: Record<string, unknown>;
   /**
-   * Envoy's `--concurrency`. Accepted, but the tcp tier runs one process with one event loop for now:
-   * `server.concurrency` reports 1 and a larger value is logged at info.
+   * Envoy's `--concurrency`. This server is one process with one event loop (`--concurrency 1`);
+   * larger values run tcp-tier/src/workers/ instead (a primary and N worker processes), so this one
+   * always reports `server.concurrency` 1.
    */
   concurrency?: number;
   /** `--drain-time-s` in ms: how long replaced, removed and (on SIGTERM) all listeners drain. Default 600 s, Envoy's. */
@@ -61,6 +62,8 @@ export interface ServerHandle {
   drainAndClose(): Promise<void>;
   /** Stops listeners and admin, closes connections, clears timers. Idempotent. */
   close(): Promise<void>;
+  /** What the admin endpoints act on (a worker process applies the primary's admin commands through it). */
+  readonly adminContext: AdminContext;
 }
 
 /** How often on-demand server gauges (uptime, memory) are refreshed besides admin reads; Envoy's default stats flush interval. */
@@ -68,7 +71,7 @@ const STATS_FLUSH_MS = 5000;
 /** Envoy's default `--drain-time-s`. */
 export const DEFAULT_DRAIN_TIME_MS = 600_000;
 
-function isLoopback(address: string): boolean {
+export function isLoopback(address: string): boolean {
   return /^127\./.test(address) || address === "::1" || address === "localhost";
 }
 
@@ -103,9 +106,6 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
   stats.gauge("server.total_connections");
   serverStats.concurrency.set(1);
   serverStats.version.set(versionNumber(opts.version));
-  if ((opts.concurrency ?? 1) > 1) {
-    logger.info(`--concurrency ${opts.concurrency}: the tcp tier runs a single process for now; serving with concurrency 1`);
-  }
   const refreshServerStats = () => {
     serverStats.uptime.set(Math.floor((Date.now() - state.startTime) / 1000));
     serverStats.state.set(state.healthCheckFailed || state.draining ? 1 : 0);
@@ -290,11 +290,12 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
     },
     drainAndClose,
     close,
+    adminContext: ctx,
   };
 }
 
 /** A constant-time check of `Authorization: Bearer <token>`. */
-function tokenCheck(token: string): (authorization: string | undefined) => boolean {
+export function tokenCheck(token: string): (authorization: string | undefined) => boolean {
   const expected = Buffer.from(`Bearer ${token}`);
   return (authorization) => {
     if (authorization === undefined) return false;

@@ -23,9 +23,21 @@ export class AdminServer {
   /** When set, a request whose `Authorization` header it refuses gets 401 (the optional bearer token). */
   private readonly authorize: ((authorization: string | undefined) => boolean) | undefined;
 
-  constructor(ctx: AdminContext, logger: Logger, authorize?: (authorization: string | undefined) => boolean) {
+  /**
+   * When set, awaited before a request is dispatched (a worker primary collects fresh stats from its
+   * workers before the stats and cluster endpoints render; tcp-tier/src/workers/).
+   */
+  private readonly beforeDispatch: ((path: string) => Promise<void> | undefined) | undefined;
+
+  constructor(
+    ctx: AdminContext,
+    logger: Logger,
+    authorize?: (authorization: string | undefined) => boolean,
+    beforeDispatch?: (path: string) => Promise<void> | undefined,
+  ) {
     this.ctx = ctx;
     this.authorize = authorize;
+    this.beforeDispatch = beforeDispatch;
     this.logger = logger;
     const s = ctx.stats;
     this.stats = {
@@ -84,9 +96,21 @@ export class AdminServer {
     req.on("data", (chunk: Uint8Array) => (bytesReceived += chunk.length));
     req.on("end", () => {
       const url = new URL(req.url ?? "/", "http://admin");
+      const authorized = !this.authorize || this.authorize(req.headers.authorization);
+      const before = authorized ? this.beforeDispatch?.(url.pathname) : undefined;
+      if (before) {
+        before.then(
+          () => this.respond(req, res, url, authorized, started, startTime, bytesReceived),
+          () => this.respond(req, res, url, authorized, started, startTime, bytesReceived),
+        );
+      } else this.respond(req, res, url, authorized, started, startTime, bytesReceived);
+    });
+  }
+
+  private respond(req: IncomingMessage, res: ServerResponse, url: URL, authorized: boolean, started: number, startTime: Date, bytesReceived: number): void {
+    {
       const method = req.method ?? "GET";
       let response: AdminResponse;
-      const authorized = !this.authorize || this.authorize(req.headers.authorization);
       try {
         response = authorized
           ? dispatch(this.ctx, { method, path: url.pathname, query: url.searchParams })
@@ -112,7 +136,7 @@ export class AdminServer {
         const line = accessLogLine(req, startTime, response.status, bytesReceived, body.length, performance.now() - started);
         for (const s of this.accessLogs) s.write(line);
       }
-    });
+    }
   }
 }
 

@@ -7,9 +7,31 @@ import type { BootstrapModel, ListenerModel } from "../../../shared/config/model
 import { translateRe2 } from "../../../shared/http/re2.ts";
 import { LOG_LEVELS, type Logger, type LogLevel } from "../../../shared/log.ts";
 import type { StatsStore } from "../../../shared/stats/store.ts";
-import type { Cluster } from "../upstream/cluster.ts";
-import type { Host } from "../upstream/host.ts";
+import type { ClusterModel } from "../../../shared/config/model.ts";
 import type { RuntimeLayers } from "./runtime-layers.ts";
+
+/** What /clusters shows of one upstream host (tcp-tier/src/upstream/host.ts, or a sum over worker processes). */
+export interface HostView {
+  readonly address: string;
+  readonly port: number;
+  readonly addressString: string;
+  readonly hostname: string;
+  readonly healthFlags: string;
+  readonly weight: number;
+  readonly cxActive: number;
+  readonly cxConnectFail: number;
+  readonly cxTotal: number;
+  /** Failed active health checking / outlier detection (shown by /clusters?format=json). */
+  readonly failedActiveHc?: boolean;
+  readonly failedOutlierCheck?: boolean;
+}
+
+/** What /clusters shows of one cluster (tcp-tier/src/upstream/cluster.ts, or a sum over worker processes). */
+export interface ClusterView {
+  readonly name: string;
+  readonly model: Pick<ClusterModel, "circuitBreakers">;
+  readonly hosts: readonly HostView[];
+}
 
 /** The outcome of the last hot reload (tcp-tier/src/reload/), shown by /server_info. */
 export interface ReloadStatus {
@@ -40,7 +62,7 @@ export interface AdminContext {
   canonical: Record<string, unknown>;
   /** When the current config was applied (ms since the epoch): `last_updated` in /config_dump. */
   configTime: number;
-  clusters: { all(): readonly Cluster[] };
+  clusters: { all(): readonly ClusterView[] };
   /** The listeners currently accepting, TCP then UDP (draining ones are not listed, as Envoy's /listeners). */
   listeners: { all(): readonly { model: ListenerModel; boundAddress: { address: string; port: number } | undefined }[] };
   version: string;
@@ -320,7 +342,7 @@ function formatParam(req: AdminRequest): string {
   return req.query.get("format") ?? "text";
 }
 
-function hostStats(h: Host): { name: string; type: "COUNTER" | "GAUGE"; value: number }[] {
+function hostStats(h: HostView): { name: string; type: "COUNTER" | "GAUGE"; value: number }[] {
   // Envoy's per-host stats, sorted by name; the rq_* stats stay 0 for TCP (no requests are counted).
   return [
     { name: "cx_active", type: "GAUGE", value: h.cxActive },
@@ -374,7 +396,7 @@ function clusters(ctx: AdminContext, req: AdminRequest): AdminResponse {
   return text(lines.join("\n") + (lines.length ? "\n" : ""));
 }
 
-function clusterStatus(c: Cluster) {
+function clusterStatus(c: ClusterView) {
   const thresholds = (["DEFAULT", "HIGH"] as const).map((p) => {
     const t = c.model.circuitBreakers?.[p];
     return { priority: p, max_connections: t?.maxConnections ?? 1024, max_pending_requests: t?.maxPendingRequests ?? 1024, max_requests: t?.maxRequests ?? 1024, max_retries: t?.maxRetries ?? 3 };
@@ -388,7 +410,11 @@ function clusterStatus(c: Cluster) {
       address: { socket_address: { address: h.address, port_value: h.port } },
       // proto3 JSON: uint64 values are strings.
       stats: hostStats(h).map((s) => ({ name: s.name, type: s.type, value: String(s.value) })),
-      health_status: { eds_health_status: "HEALTHY" },
+      health_status: {
+        eds_health_status: "HEALTHY",
+        ...(h.failedActiveHc ? { failed_active_health_check: true } : {}),
+        ...(h.failedOutlierCheck ? { failed_outlier_check: true } : {}),
+      },
       weight: h.weight,
       hostname: h.hostname,
       priority: 0,

@@ -8,16 +8,26 @@
  * While serving: a change of the `-c` file (watched) or SIGHUP reloads the config (validate, compile,
  * swap; a bad config is refused and the running one keeps serving). SIGTERM and SIGINT drain (listeners
  * stop accepting, connections get up to `--drain-time-s` to finish) and exit; a second signal exits at once.
+ *
+ * `--concurrency N` with N > 1 runs a primary process and N worker processes (tcp-tier/src/workers/);
+ * everything above works the same, the primary forwarding to the workers.
  */
 import { resolve } from "node:path";
 import { formatIssue, isError } from "../../../shared/config/issues.ts";
 import { ConfigFileWatcher } from "../reload/watch.ts";
 import { startServer } from "../server.ts";
+import { startPrimary } from "../workers/primary.ts";
 import type { EnvoyArgs } from "./args.ts";
 import type { ResolvedIo } from "./io.ts";
 import type { CliLogger } from "./logger.ts";
 import { loadForCli } from "./validate.ts";
 import { versionString } from "./version.ts";
+
+/**
+ * `--concurrency` when not given: 1, one process (Envoy's default is the CPU count). Worker processes
+ * are opt-in: see docs/tcp-tier.md "Process" for why.
+ */
+export const DEFAULT_CONCURRENCY = 1;
 
 /** Envoy's /server_info `command_line_options`, with Envoy's field names and enum spellings. */
 export function commandLineOptions(args: EnvoyArgs): Record<string, unknown> {
@@ -52,17 +62,29 @@ export async function runServe(args: EnvoyArgs, io: ResolvedIo, logger: CliLogge
   for (const w of loaded.warnings) logger.warn(formatIssue(w));
 
   let handle: Awaited<ReturnType<typeof startServer>>;
+  const concurrency = args.concurrency ?? DEFAULT_CONCURRENCY;
   try {
-    handle = await startServer({
+    const serverOptions = {
       canonical: loaded.canonical,
       model: loaded.model,
       logger,
       version,
       commandLineOptions: commandLineOptions(args),
-      ...(args.concurrency !== undefined ? { concurrency: args.concurrency } : {}),
+      concurrency,
       ...(args.drainTimeS !== undefined ? { drainTimeMs: args.drainTimeS * 1000 } : {}),
       ...(io.env.LEGATE_ADMIN_TOKEN ? { adminToken: io.env.LEGATE_ADMIN_TOKEN } : {}),
-    });
+    };
+    // --concurrency 1: one process, no workers (tcp-tier/src/workers/ is the N > 1 case).
+    handle =
+      concurrency > 1
+        ? await startPrimary({
+            ...serverOptions,
+            concurrency,
+            baseDir: io.cwd,
+            ...(args.logPath !== undefined ? { logPath: resolve(io.cwd, args.logPath) } : {}),
+            ...(edgeListener !== undefined ? { edgeListener } : {}),
+          })
+        : await startServer(serverOptions);
   } catch (e) {
     logger.critical(`error initializing configuration '${configName}': ${(e as Error).message}`);
     logger.info("exiting");

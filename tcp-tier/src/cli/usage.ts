@@ -5,8 +5,8 @@
 import type { HelpArgs, UsageError } from "./args.ts";
 
 const BRIEF_MAIN = `   legate [-c <path>] [--config-yaml <yaml>] [--mode <serve|validate|init_only>]
-          [-l <level>] [--log-path <path>] [--concurrency <n>] [--edge-listener <name>]
-          [--version] [-h]
+          [-l <level>] [--log-path <path>] [--concurrency <n>] [--drain-time-s <s>]
+          [--edge-listener <name>] [--version] [-h]
    legate push [--local | --remote] [--dry-run] [--persist-to <dir>] [--edge-listener <name>] <file>
    legate versions [--local | --remote]
    legate rollback [--local | --remote] [--dry-run] <version>`;
@@ -40,7 +40,9 @@ Where:
    -l <level>, --log-level <level>
                             trace, debug, info (default), warning (or warn), error, critical, off
    --log-path <path>        Append logs to this file (default: stderr)
-   --concurrency <n>        Number of workers (default: the number of CPUs)
+   --concurrency <n>        Worker processes sharing the listeners (default: 1, one process;
+                            n > 1: a primary process and n workers; 0 means 1)
+   --drain-time-s <s>       How long draining listeners keep their connections (default: 600)
    --edge-listener <name>   The listener the edge Worker serves (besides any listener with
                             metadata filter_metadata.legate.edge: true); the tcp tier skips it
                             (default: $LEGATE_EDGE_LISTENER)
