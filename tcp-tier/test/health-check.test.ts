@@ -330,4 +330,21 @@ describe("checkers start and stop with the cluster", () => {
     expect((await flags(h)).get(a.port)).toBe("healthy");
     expect(await who(h)).toBe("A");
   });
+
+  it("a reload stops the old checkers at the swap, even while old connections drain", async () => {
+    const a = await httpUpstream("A");
+    const h = await start([a.port], HTTP_HC());
+    await waitFor(() => a.checks.length >= 2, "checks arriving");
+    // An idle connection through the proxy keeps the old listener (and its clusters) draining.
+    const held = await connectClient(proxyPort(h));
+    cleanups.push(() => void held.destroy());
+    await waitFor(() => stat(h, "cluster.up.upstream_cx_active") === 1, "the held connection upstream");
+
+    await h.reload(compileYaml(yaml([a.port], "")));
+    await new Promise((r) => setTimeout(r, 100));
+    const afterReload = a.checks.length;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(a.checks.length).toBe(afterReload);
+    expect(held.destroyed).toBe(false);
+  });
 });

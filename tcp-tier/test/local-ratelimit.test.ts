@@ -10,7 +10,7 @@ import { compileBootstrap } from "../../shared/config/compile.ts";
 import { parseConfigText } from "../../shared/config/parse.ts";
 import { validateBootstrapValue } from "../src/config/load.ts";
 import { TokenBucket } from "../src/extensions/filters/network/local_ratelimit/config.ts";
-import { echoServer, proxyPort, startYaml, stat, TCP_PROXY_TYPE } from "./helpers.ts";
+import { compileYaml, echoServer, proxyPort, startYaml, stat, TCP_PROXY_TYPE } from "./helpers.ts";
 
 const LRL_TYPE = "type.googleapis.com/envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit";
 
@@ -103,6 +103,24 @@ describe("network local_ratelimit", () => {
       expect(stat(on, "local_rate_limit.lr.rate_limited")).toBe(1);
     } finally {
       await on.close();
+      await up.close();
+    }
+  });
+
+  it("a reloaded listener reads the new config's static runtime layer", async () => {
+    const up = await echoServer();
+    const flag = `${BUCKET_2_PER_MINUTE.replace("max_tokens: 2", "max_tokens: 1")}\n          runtime_enabled: { default_value: false, runtime_key: lr.enabled }`;
+    const h = await startYaml(lrlYaml(up.port, flag));
+    try {
+      // The reload changes only the runtime layer and a stat prefix, so the listener is rebuilt.
+      const runtime = "layered_runtime:\n  layers:\n  - name: static\n    static_layer: { lr: { enabled: true } }\n";
+      await h.reload(compileYaml(lrlYaml(up.port, flag, runtime).replace("stat_prefix: lr", "stat_prefix: lr2")));
+      const port = proxyPort(h);
+      expect(await tryEcho(port, "a")).toBe("a");
+      expect(await tryEcho(port, "b")).toBe("");
+      expect(stat(h, "local_rate_limit.lr2.rate_limited")).toBe(1);
+    } finally {
+      await h.close();
       await up.close();
     }
   });

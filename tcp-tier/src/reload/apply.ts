@@ -23,6 +23,7 @@ import type { StatsStore } from "../../../shared/stats/store.ts";
 import type { ServerState } from "../admin/handlers.ts";
 import { type ActiveListener, ListenerManager } from "../listener/listener-manager.ts";
 import { ClusterManager } from "../upstream/cluster-manager.ts";
+import { createStaticRuntime } from "../../../shared/runtime/runtime.ts";
 
 /** What one config runs: its clusters and the listeners accepting for it. */
 export interface Generation {
@@ -108,7 +109,7 @@ export async function applyReload(current: Generation, next: { model: BootstrapM
       else toBuild.push(m);
     }
     // Edge listeners are skipped by the manager; only tcp-tier ones are built here.
-    const built = toBuild.length ? new ListenerManager(toBuild, { clusterManager: clusters, stats, logger, serverState: deps.serverState }).all() : [];
+    const built = toBuild.length ? new ListenerManager(toBuild, { clusterManager: clusters, stats, logger, serverState: deps.serverState, runtime: createStaticRuntime(next.model.runtime) }).all() : [];
     const adopt = new Map<ActiveListener, ActiveListener>();
     const bound: ActiveListener[] = [];
     try {
@@ -134,6 +135,9 @@ export async function applyReload(current: Generation, next: { model: BootstrapM
     const modified = built.filter((l) => oldByName.has(l.model.name)).map((l) => l.model.name);
     const added = built.filter((l) => !oldByName.has(l.model.name)).map((l) => l.model.name);
     for (const l of retired) if (l.accepting) await l.stopAccepting();
+    // The old clusters stay up for the draining connections, but their health checks stop now: the
+    // new clusters check the same hosts, under the same stat names.
+    if (!clustersSame) current.clusters.stopHealthChecks();
     deps.drain(retired, clustersSame ? undefined : current.clusters);
 
     stats.counter("listener_manager.listener_added").inc(added.length);

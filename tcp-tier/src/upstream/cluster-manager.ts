@@ -28,6 +28,11 @@ export class ClusterManager {
     return [...this.clusters.values()];
   }
 
+  /** Stops every cluster's active health checks (a reload's old clusters, while their connections drain). */
+  stopHealthChecks(): void {
+    for (const c of this.clusters.values()) c.stopHealthChecks();
+  }
+
   /** Stops every cluster's DNS refresh timer. */
   close(): void {
     for (const c of this.clusters.values()) c.close();

@@ -199,6 +199,11 @@ export class Cluster {
     await this.healthChecker?.firstRound();
   }
 
+  /** Stops active health checking; hosts keep the health they last had. */
+  stopHealthChecks(): void {
+    this.healthChecker?.close();
+  }
+
   /** Stops DNS refreshes and destroys every upstream socket still open (server shutdown). */
   close(): void {
     this.closed = true;
