@@ -27,7 +27,7 @@ static_resources:
   clusters:
   - name: up
     connect_timeout: 1s
-    load_assignment: { cluster_name: up, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${upPort} } } }, load_balancing_weight: 3 }] }] }
+    load_assignment: { cluster_name: up, endpoints: [{ locality: { region: eu-west, zone: a }, lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${upPort} } } }, load_balancing_weight: 3 }] }] }
   - name: dns
     type: STRICT_DNS
     dns_lookup_family: V4_ONLY
@@ -255,6 +255,10 @@ describe("admin", () => {
     expect(lines).toContain(`${host}::health_flags::healthy`);
     expect(lines).toContain(`${host}::weight::3`);
     expect(lines).toContain(`${host}::hostname::`);
+    expect(lines).toContain(`${host}::region::eu-west`);
+    expect(lines).toContain(`${host}::zone::a`);
+    expect(lines).toContain(`${host}::sub_zone::`);
+    expect(lines).toContain(`${host}::priority::0`);
     expect(lines).toContain(`dns::127.0.0.1:${up.port}::hostname::localhost`);
 
     const j = await get("/clusters?format=json");
@@ -265,6 +269,7 @@ describe("admin", () => {
     expect(hs.stats.find((s) => s.name === "cx_total")?.value).toBe("1");
     expect(hs.weight).toBe(3);
     expect(hs.health_status.eds_health_status).toBe("HEALTHY");
+    expect((hs as unknown as { locality: unknown }).locality).toEqual({ region: "eu-west", zone: "a" });
   });
 
   it("/listeners in text and JSON", async () => {

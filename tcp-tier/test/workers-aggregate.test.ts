@@ -90,13 +90,15 @@ describe("StatsAggregator", () => {
       cxTotal,
       failedActiveHc: failed,
       failedOutlierCheck: false,
+      priority: 1,
+      locality: { region: "eu", zone: "a", subZone: "" },
     });
     agg.apply(1, 0, report({ clusters: [{ name: "up", hosts: [host(1, 5)] }] }));
     agg.apply(2, 1, report({ clusters: [{ name: "up", hosts: [host(2, 6, true)] }] }));
     const models = new Map([["up", { name: "up" }]]) as unknown as Parameters<StatsAggregator["clusters"]>[0];
     const [c] = agg.clusters(models);
     expect(c!.hosts).toHaveLength(1);
-    expect(c!.hosts[0]).toMatchObject({ cxActive: 3, cxTotal: 11, healthFlags: "/failed_active_hc" });
+    expect(c!.hosts[0]).toMatchObject({ cxActive: 3, cxTotal: 11, healthFlags: "/failed_active_hc", priority: 1, locality: { region: "eu", zone: "a" } });
     agg.remove(2, 1);
     expect(agg.clusters(models)[0]!.hosts[0]).toMatchObject({ cxActive: 1, cxTotal: 11, healthFlags: "healthy" });
   });

@@ -24,6 +24,9 @@ export interface HostView {
   /** Failed active health checking / outlier detection (shown by /clusters?format=json). */
   readonly failedActiveHc?: boolean;
   readonly failedOutlierCheck?: boolean;
+  /** The endpoint's priority (0 highest) and locality; absent: 0 and none. */
+  readonly priority?: number;
+  readonly locality?: { region: string; zone: string; subZone: string };
 }
 
 /** What /clusters shows of one cluster (tcp-tier/src/upstream/cluster.ts, or a sum over worker processes). */
@@ -383,11 +386,11 @@ function clusters(ctx: AdminContext, req: AdminRequest): AdminResponse {
         `${n}::${a}::hostname::${h.hostname}`,
         `${n}::${a}::health_flags::${h.healthFlags}`,
         `${n}::${a}::weight::${h.weight}`,
-        `${n}::${a}::region::`,
-        `${n}::${a}::zone::`,
-        `${n}::${a}::sub_zone::`,
+        `${n}::${a}::region::${h.locality?.region ?? ""}`,
+        `${n}::${a}::zone::${h.locality?.zone ?? ""}`,
+        `${n}::${a}::sub_zone::${h.locality?.subZone ?? ""}`,
         `${n}::${a}::canary::false`,
-        `${n}::${a}::priority::0`,
+        `${n}::${a}::priority::${h.priority ?? 0}`,
         `${n}::${a}::success_rate::-1`,
         `${n}::${a}::local_origin_success_rate::-1`,
       );
@@ -417,10 +420,19 @@ function clusterStatus(c: ClusterView) {
       },
       weight: h.weight,
       hostname: h.hostname,
-      priority: 0,
-      locality: {},
+      priority: h.priority ?? 0,
+      locality: localityJson(h.locality),
     })),
   };
+}
+
+/** proto3 JSON of a Locality: empty fields are left out. */
+function localityJson(l: HostView["locality"]): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (l?.region) out.region = l.region;
+  if (l?.zone) out.zone = l.zone;
+  if (l?.subZone) out.sub_zone = l.subZone;
+  return out;
 }
 
 function listeners(ctx: AdminContext, req: AdminRequest): AdminResponse {

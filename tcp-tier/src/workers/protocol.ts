@@ -18,6 +18,8 @@ export interface HostReport {
   cxTotal: number;
   failedActiveHc: boolean;
   failedOutlierCheck: boolean;
+  priority: number;
+  locality: { region: string; zone: string; subZone: string };
 }
 
 /** One histogram's change since the worker's previous report. */

@@ -86,6 +86,8 @@ export function runWorker(): void {
           cxTotal: h.cxTotal,
           failedActiveHc: h.failedActiveHc ?? false,
           failedOutlierCheck: h.failedOutlierCheck ?? false,
+          priority: h.priority ?? 0,
+          locality: { region: h.locality?.region ?? "", zone: h.locality?.zone ?? "", subZone: h.locality?.subZone ?? "" },
         })),
       })),
       listeners: [...handle.listenerAddresses].map(([name, a]) => [name, a.address, a.port]),
