@@ -23,6 +23,7 @@ import { type ClusterRuntime, getClusterRuntime } from "../../shared/upstream/cl
 import type { StatsStore } from "../../shared/stats/store.ts";
 import type { ConfigCache, ConfigSnapshot } from "./config-cache.ts";
 import type { Env } from "./env.ts";
+import type { KvRuntime } from "./kv-runtime.ts";
 
 export const ADMIN_PREFIX = "/__legate/admin/";
 
@@ -83,7 +84,7 @@ router
     const runtimes = liveClusters(await ctx.cache.get(ctx.waitUntil), ctx.stats);
     return format === "json" ? json(renderClustersJson(runtimes)) : text(renderClustersText(runtimes));
   })
-  .get("/runtime", async (_req, ctx) => json(runtimeDump(await ctx.cache.get(ctx.waitUntil))))
+  .get("/runtime", async (_req, ctx) => json(runtimeDump(await ctx.cache.get(ctx.waitUntil), ctx.cache.kvRuntime)))
   .all("*", () => text(`invalid path. admin commands are:\n${Object.entries(ENDPOINTS).map(([p, d]) => `  ${ADMIN_PREFIX.slice(0, -1)}${p}: ${d}`).join("\n")}\n`, 404));
 
 function first(v: string | string[] | undefined): string | undefined {
@@ -168,9 +169,10 @@ export async function handleAdmin(request: Request, env: Env, ctx: AdminContext)
 /**
  * Envoy's `/runtime`: `{"layers": [names], "entries": {key: {"layer_values": [per layer, "" where
  * unset], "final_value": value of the last layer that sets it}}}`, from the served config's
- * `layered_runtime` static layers (values as strings, as Envoy prints them).
+ * `layered_runtime` static layers (values as strings, as Envoy prints them), then the KV layer `kv`
+ * (`legate runtime set`) when KV holds a runtime document.
  */
-export function runtimeDump(snapshot: ConfigSnapshot<unknown> | undefined): { layers: string[]; entries: Record<string, { layer_values: string[]; final_value: string }> } {
+export function runtimeDump(snapshot: ConfigSnapshot<unknown> | undefined, kvRuntime?: KvRuntime): { layers: string[]; entries: Record<string, { layer_values: string[]; final_value: string }> } {
   const layers: { name: string; values: Map<string, string> }[] = [];
   if (snapshot) {
     const config = JSON.parse(snapshot.text) as { layered_runtime?: { layers?: { name?: string; static_layer?: Record<string, unknown> }[] } };
@@ -179,6 +181,9 @@ export function runtimeDump(snapshot: ConfigSnapshot<unknown> | undefined): { la
       flattenRuntime(layer.static_layer ?? {}, "", values);
       layers.push({ name: layer.name ?? "", values });
     }
+  }
+  if (kvRuntime?.version !== undefined) {
+    layers.push({ name: kvRuntime.layer.name, values: new Map([...kvRuntime.layer.values].map(([k, v]) => [k, String(v)])) });
   }
   const keys = [...new Set(layers.flatMap((l) => [...l.values.keys()]))].sort();
   const entries: Record<string, { layer_values: string[]; final_value: string }> = {};

@@ -15,6 +15,9 @@
  *
  * Staleness: a push reaches an isolate within `pollMs` plus KV propagation (about 60 s; reads pass
  * `cacheTtl: 30`, inside that bound). Locally (miniflare) KV is immediate.
+ *
+ * The same check, by the same request, also reads the KV runtime flags (kv-runtime.ts) and the tcp
+ * tier's health reports (kv-health.ts), and applies the health to the served version's clusters.
  */
 import { compileBootstrap } from "../../shared/config/compile.ts";
 import { formatIssue, isError } from "../../shared/config/issues.ts";
@@ -22,6 +25,8 @@ import type { BootstrapModel, ListenerModel } from "../../shared/config/model.ts
 import { CONFIG_POINTER_KEY, type ConfigPointer, configVersionKey } from "../../shared/kv/layout.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { Counter, StatsScope } from "../../shared/stats/store.ts";
+import type { KvHealth } from "./kv-health.ts";
+import type { KvRuntime } from "./kv-runtime.ts";
 
 /** KV's minimum edge-cache time (seconds); shorter than the default 60 s, so pushes show up sooner. */
 export const KV_CACHE_TTL_S = 30;
@@ -58,6 +63,13 @@ export interface ConfigCacheOptions<T> {
   build(model: BootstrapModel, listener: ListenerModel, version: string): T;
   /** Wall-clock milliseconds. Default `Date.now`. */
   now?: () => number;
+  /**
+   * The KV runtime layer (edge/src/kv-runtime.ts), checked on every pointer check, in parallel with it
+   * and by the same request (so it never awaits another request's I/O).
+   */
+  kvRuntime?: KvRuntime;
+  /** The tcp tier's health reports (edge/src/kv-health.ts), read with each check and applied after it. */
+  kvHealth?: KvHealth;
 }
 
 /** Why the last check did not load a version, remembered so each failure is counted and logged once. */
@@ -83,6 +95,11 @@ export class ConfigCache<T> {
     this.now = options.now ?? Date.now;
     this.reloads = options.stats.counter("legate.edge.config_reload");
     this.failures = options.stats.counter("legate.edge.config_load_failure");
+  }
+
+  /** The KV runtime layer polled with the config, when there is one. */
+  get kvRuntime(): KvRuntime | undefined {
+    return this.options.kvRuntime;
   }
 
   /** The snapshot serving now, without checking KV. */
@@ -121,7 +138,17 @@ export class ConfigCache<T> {
   }
 
   private guardedCheck(): Promise<void> {
-    return this.check().catch((e: unknown) => this.fail("unexpected", false, `unexpected error: ${String(e)}`));
+    const config = this.check().catch((e: unknown) => this.fail("unexpected", false, `unexpected error: ${String(e)}`));
+    const { kvRuntime, kvHealth } = this.options;
+    if (!kvRuntime && !kvHealth) return config;
+    return Promise.all([config, kvRuntime?.check().catch(() => undefined), kvHealth?.check().catch(() => undefined)]).then(() => {
+      // After the config check: a version loaded by this very check gets the health too.
+      try {
+        kvHealth?.apply(this.current?.model);
+      } catch (e) {
+        this.options.log.error(`applying health reports failed: ${String(e)}`);
+      }
+    });
   }
 
   private async check(): Promise<void> {

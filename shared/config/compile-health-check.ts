@@ -5,10 +5,10 @@
  * `no_traffic_healthy_interval` to `no_traffic_interval`, `reuse_connection` to true; HTTP checks expect
  * `[200, 201)` unless `expected_statuses` says otherwise and send GET.
  *
- * Only the tcp tier runs active checks (tcp-tier/src/upstream/health-check/). The edge has no checker and,
- * until health is shared through KV, no way to learn what the tcp tier's checkers found, so
- * {@link checkEdgeHealthChecks} refuses `health_checks` on every cluster the edge may route to rather than
- * let the edge silently route to hosts the config says must be checked.
+ * Only the tcp tier runs active checks (tcp-tier/src/upstream/health-check/). The edge has no checker:
+ * the tcp tier publishes its verdicts to KV (tcp-tier/src/kv/health-publisher.ts) and the edge applies
+ * them to the same clusters (edge/src/kv-health.ts), so `health_checks` is accepted on clusters the
+ * edge routes to (docs/kv-layout.md, "Health").
  *
  * Checkers: `http_health_check` (HTTP/1.1 only), `tcp_health_check`, `grpc_health_check`, and
  * `custom_health_check` with the Redis checker only (chosen by typed_config's type; any other custom
@@ -17,7 +17,7 @@
 import { type ConfigIssue, joinPath } from "./issues.ts";
 import { Reader } from "./reader.ts";
 import { compileHeaderMutations, compileStringMatcher } from "./compile-route.ts";
-import type { ClusterModel, GrpcHealthCheckModel, HealthCheckModel, HttpHealthCheckModel, ListenerModel, RedisHealthCheckModel, TcpHealthCheckModel } from "./model.ts";
+import type { ClusterModel, GrpcHealthCheckModel, HealthCheckModel, HttpHealthCheckModel, RedisHealthCheckModel, TcpHealthCheckModel } from "./model.ts";
 
 type Obj = Record<string, unknown>;
 
@@ -181,50 +181,4 @@ function payload(r: Reader, v: unknown, path: string): string | undefined {
     return [...bytes].map((ch) => ch.charCodeAt(0).toString(16).padStart(2, "0")).join("");
   }
   return r.bad(path, "a payload needs text (hex) or binary");
-}
-
-/**
- * Refuses `health_checks` on clusters the edge may route to (see the file comment). A route with
- * `cluster_header` can reach every cluster.
- */
-export function checkEdgeHealthChecks(listeners: readonly ListenerModel[], clusters: ReadonlyMap<string, ClusterModel>): ConfigIssue[] {
-  const checked = [...clusters.values()].filter((c) => c.healthChecks);
-  const edge = listeners.filter((l) => l.edge);
-  if (checked.length === 0 || edge.length === 0) return [];
-  const named = new Set<string>();
-  let dynamic = false;
-  const walk = (v: unknown, key: string, depth: number): void => {
-    if (depth > 64 || v === null || typeof v !== "object") {
-      if (typeof v === "string" && v !== "" && key === "cluster") named.add(v);
-      return;
-    }
-    if (v instanceof Map) {
-      for (const [k, x] of v) walk(x, String(k), depth + 1);
-      return;
-    }
-    if (Array.isArray(v)) {
-      for (const x of v) {
-        if (key === "clusters" && x && typeof x === "object" && typeof (x as Obj).name === "string") named.add((x as Obj).name as string);
-        walk(x, key, depth + 1);
-      }
-      return;
-    }
-    for (const [k, x] of Object.entries(v as Obj)) {
-      if (k === "clusterHeader" && typeof x === "string" && x !== "") dynamic = true;
-      if (k === "clusterSpecifier" && x !== null && typeof x === "object" && (x as Obj).kind === "header") dynamic = true;
-      walk(x, k, depth + 1);
-    }
-  };
-  for (const l of edge) walk([...l.filterChains, ...(l.defaultFilterChain ? [l.defaultFilterChain] : [])], "", 0);
-  const index = new Map([...clusters.keys()].map((n, i) => [n, i]));
-  const issues: ConfigIssue[] = [];
-  for (const c of checked) {
-    if (!dynamic && !named.has(c.name)) continue;
-    issues.push({
-      kind: "unsupported",
-      path: joinPath(joinPath("static_resources.clusters", index.get(c.name) ?? 0), "health_checks"),
-      message: `cluster "${c.name}" has health_checks but the edge ${dynamic ? "may route to it (a route uses cluster_header)" : "routes to it"}; active health checks run in the tcp tier only and their results do not reach the edge yet`,
-    });
-  }
-  return issues;
 }

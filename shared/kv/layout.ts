@@ -45,3 +45,110 @@ export async function configVersion(canonicalText: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(canonicalText));
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
+
+/**
+ * `legate/runtime/current`: the KV runtime layer, one JSON {@link RuntimeDocument}. One key, so a reader
+ * sees every flag of one version together, and `legate runtime set` writes it at most once per second
+ * (KV's per-key write limit).
+ */
+export const RUNTIME_KEY = `${KV_PREFIX}runtime/current`;
+/** Longest runtime key and value `legate runtime set` accepts (the whole document stays small). */
+export const RUNTIME_KEY_MAX = 256;
+export const RUNTIME_VALUE_MAX = 1024;
+
+export interface RuntimeDocument {
+  /** Increases by one on every write; readers compare it to skip unchanged documents. */
+  version: number;
+  /** ISO 8601 time of the last write. */
+  updated_at: string;
+  /** Flag values as strings, keyed by Envoy runtime key (e.g. `routing.traffic_shift.api`). */
+  values: Record<string, string>;
+}
+
+/** A runtime key as Envoy spells them: dotted words of letters, digits, `_` and `-`. */
+export function isRuntimeKey(key: string): boolean {
+  return key.length > 0 && key.length <= RUNTIME_KEY_MAX && /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(key);
+}
+
+/** Parses a stored runtime document; undefined when it is not one (readers then keep what they had). */
+export function parseRuntimeDocument(text: string): RuntimeDocument | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
+  const { version, updated_at: updatedAt, values } = v as Record<string, unknown>;
+  if (typeof version !== "number" || !Number.isSafeInteger(version) || version < 0) return undefined;
+  if (typeof values !== "object" || values === null || Array.isArray(values)) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, val] of Object.entries(values)) {
+    if (!isRuntimeKey(k)) return undefined;
+    if (typeof val === "string") out[k] = val;
+    else if (typeof val === "number" || typeof val === "boolean") out[k] = String(val);
+    else return undefined;
+  }
+  return { version, updated_at: typeof updatedAt === "string" ? updatedAt : "", values: out };
+}
+
+/**
+ * `legate/health/<cluster>/<node id>`: one tcp-tier node's active-health-check view of one cluster,
+ * JSON {@link HealthReport}. One writer per key (that node), written on change and refreshed every
+ * {@link HEALTH_REFRESH_MS}, never more than once per second. The edge lists `legate/health/` and
+ * merges the writers host by host: the freshest report that is not stale decides.
+ */
+export const HEALTH_PREFIX = `${KV_PREFIX}health/`;
+/** A writer re-publishes an unchanged report this often, so readers can tell it is alive. */
+export const HEALTH_REFRESH_MS = 10_000;
+/** Reports older than this are ignored by readers (three missed refreshes). */
+export const HEALTH_STALE_MS = 30_000;
+
+export function healthKey(cluster: string, nodeId: string): string {
+  return `${HEALTH_PREFIX}${encodeURIComponent(cluster)}/${encodeURIComponent(nodeId)}`;
+}
+
+export interface HealthReport {
+  cluster: string;
+  node: string;
+  /** ISO 8601 time the node wrote it. */
+  reported_at: string;
+  /** Per host (`address:port`, IPv6 in brackets): the node's active-health-check verdict. */
+  hosts: Record<string, "healthy" | "unhealthy">;
+}
+
+export function parseHealthReport(text: string): HealthReport | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
+  const { cluster, node, reported_at: at, hosts } = v as Record<string, unknown>;
+  if (typeof cluster !== "string" || typeof node !== "string" || typeof at !== "string" || !Number.isFinite(Date.parse(at))) return undefined;
+  if (typeof hosts !== "object" || hosts === null || Array.isArray(hosts)) return undefined;
+  const out: Record<string, "healthy" | "unhealthy"> = {};
+  for (const [h, s] of Object.entries(hosts)) {
+    if (s !== "healthy" && s !== "unhealthy") return undefined;
+    out[h] = s;
+  }
+  return { cluster, node, reported_at: at, hosts: out };
+}
+
+/**
+ * Merges the reports of one cluster: per host, the freshest report that is at most `staleMs` old
+ * decides. Hosts no fresh report mentions are absent (the reader leaves them as they are: healthy).
+ */
+export function mergeHealthReports(reports: readonly HealthReport[], now: number, staleMs = HEALTH_STALE_MS): Map<string, boolean> {
+  const best = new Map<string, { at: number; healthy: boolean }>();
+  for (const r of reports) {
+    const at = Date.parse(r.reported_at);
+    if (!(now - at <= staleMs)) continue;
+    for (const [host, status] of Object.entries(r.hosts)) {
+      const cur = best.get(host);
+      if (!cur || at > cur.at || (at === cur.at && status === "unhealthy")) best.set(host, { at, healthy: status === "healthy" });
+    }
+  }
+  return new Map([...best].map(([h, v]) => [h, v.healthy]));
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createStaticRuntime, evaluateFractionalPercent } from "./runtime.ts";
+import { createLayeredRuntime, createStaticRuntime, evaluateFractionalPercent, RuntimeLayer } from "./runtime.ts";
 
 describe("static runtime", () => {
   const rt = createStaticRuntime(new Map<string, string | number | boolean>([
@@ -41,5 +41,26 @@ describe("static runtime", () => {
     expect(hits("bad")).toBe(100);
     const tenK = Array.from({ length: 10_000 }, (_, i) => rt.featureEnabled("fraction", dflt, i)).filter(Boolean).length;
     expect(tenK).toBe(5);
+  });
+});
+
+describe("layered runtime", () => {
+  it("reads the highest layer holding a key, live, and resolves fraction parts per key", () => {
+    const base = new Map<string, string | number | boolean>([["shift", 10], ["only_base", 3], ["frac.numerator", 1], ["frac.denominator", "MILLION"]]);
+    const kv = new RuntimeLayer("kv");
+    const admin = new Map<string, string | number | boolean>();
+    const rt = createLayeredRuntime([base, kv, admin]);
+    expect(rt.getInteger("shift", 0)).toBe(10);
+    kv.replace(new Map([["shift", "30"], ["frac.numerator", "500000"]]));
+    expect(rt.getInteger("shift", 0)).toBe(30);
+    expect(rt.getInteger("only_base", 0)).toBe(3);
+    // numerator from KV, denominator from the static layer: 500000 / 1000000.
+    expect(rt.featureEnabled("frac", { numerator: 0, denominator: "HUNDRED" }, 499_999)).toBe(true);
+    expect(rt.featureEnabled("frac", { numerator: 0, denominator: "HUNDRED" }, 500_000)).toBe(false);
+    admin.set("shift", "70");
+    expect(rt.getInteger("shift", 0)).toBe(70);
+    admin.delete("shift");
+    kv.replace(new Map());
+    expect(rt.getInteger("shift", 0)).toBe(10);
   });
 });

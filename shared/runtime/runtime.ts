@@ -1,8 +1,8 @@
 /**
  * Envoy's runtime (`layered_runtime`): named values that change behaviour without a config change.
  * Both tiers read it through the small {@link Runtime} interface, so the values can come from the
- * config's static layers today ({@link createStaticRuntime}) and from KV later, without touching the
- * code that asks.
+ * config's static layers ({@link createStaticRuntime}) and, layered over them, from KV and the tcp tier's
+ * admin layer ({@link createLayeredRuntime}), without touching the code that asks.
  *
  * Semantics follow Envoy's `Runtime::Snapshot`:
  * - `getInteger(key, default)`: the value when it is a non-negative integer (a number or a decimal
@@ -61,18 +61,68 @@ export interface Runtime {
  * the flattened static layer holds it) is read too.
  */
 export function createStaticRuntime(values: ReadonlyMap<string, RuntimeValue> = new Map()): Runtime {
+  return runtimeOver((key) => values.get(key));
+}
+
+/** One layer of a layered runtime: anything that answers a key (a Map, or a {@link RuntimeLayer}). */
+export interface RuntimeLayerLookup {
+  get(key: string): RuntimeValue | undefined;
+}
+
+/**
+ * A layer whose whole value set is replaced at once (the KV layer, on each poll that finds a new
+ * version). A runtime built over it sees the replacement on its next lookup: no rebuild.
+ */
+export class RuntimeLayer implements RuntimeLayerLookup {
+  readonly name: string;
+  private current: ReadonlyMap<string, RuntimeValue> = new Map();
+  constructor(name: string, values?: ReadonlyMap<string, RuntimeValue>) {
+    this.name = name;
+    if (values) this.current = values;
+  }
+  get values(): ReadonlyMap<string, RuntimeValue> {
+    return this.current;
+  }
+  /** Replaces every value of the layer in one assignment. */
+  replace(values: ReadonlyMap<string, RuntimeValue>): void {
+    this.current = values;
+  }
+  get(key: string): RuntimeValue | undefined {
+    return this.current.get(key);
+  }
+}
+
+/**
+ * Envoy's layered runtime: `layers` lowest first (static < KV < admin); a key's value is the one of the
+ * highest layer that holds it. The layers are read live on every lookup, so a layer that changes (a
+ * {@link RuntimeLayer} replaced, an admin Map modified) is seen by every consumer holding this runtime.
+ * A FractionalPercent's nested keys are resolved key by key, each from its own highest layer.
+ */
+export function createLayeredRuntime(layers: readonly RuntimeLayerLookup[]): Runtime {
+  const top = [...layers].reverse();
+  if (top.length === 1) return runtimeOver((key) => top[0]!.get(key));
+  return runtimeOver((key) => {
+    for (const layer of top) {
+      const v = layer.get(key);
+      if (v !== undefined) return v;
+    }
+    return undefined;
+  });
+}
+
+function runtimeOver(lookup: (key: string) => RuntimeValue | undefined): Runtime {
   return {
     getInteger(key, defaultValue) {
-      return toInteger(values.get(key)) ?? defaultValue;
+      return toInteger(lookup(key)) ?? defaultValue;
     },
     getBoolean(key, defaultValue) {
-      const v = values.get(key);
+      const v = lookup(key);
       if (v === true || v === "true") return true;
       if (v === false || v === "false") return false;
       return defaultValue;
     },
     featureEnabled(key, defaultValue, randomValue) {
-      const percent = key === "" ? undefined : fractionalFrom(values, key);
+      const percent = key === "" ? undefined : fractionalFrom(lookup, key);
       return evaluateFractionalPercent(percent ?? defaultValue, randomValue);
     },
   };
@@ -85,12 +135,12 @@ function toInteger(v: RuntimeValue | undefined): number | undefined {
 }
 
 /** The key's value as a FractionalPercent: an integer percent, or `{numerator, denominator}` as nested keys. */
-function fractionalFrom(values: ReadonlyMap<string, RuntimeValue>, key: string): FractionalPercent | undefined {
-  const direct = toInteger(values.get(key));
+function fractionalFrom(lookup: (key: string) => RuntimeValue | undefined, key: string): FractionalPercent | undefined {
+  const direct = toInteger(lookup(key));
   if (direct !== undefined) return { numerator: direct, denominator: "HUNDRED" };
-  const numerator = toInteger(values.get(`${key}.numerator`));
+  const numerator = toInteger(lookup(`${key}.numerator`));
   if (numerator === undefined) return undefined;
-  const d = values.get(`${key}.denominator`) ?? "HUNDRED";
+  const d = lookup(`${key}.denominator`) ?? "HUNDRED";
   if (typeof d !== "string" || !(d in DENOMINATORS)) return undefined;
   return { numerator, denominator: d as FractionalDenominator };
 }

@@ -16,7 +16,7 @@ import { applyReload, type Generation, type ReloadOutcome, stableJson } from "./
 import { Drainer } from "./reload/drain.ts";
 import { StatsdSinks } from "./stats/statsd.ts";
 import { ClusterManager } from "./upstream/cluster-manager.ts";
-import { createStaticRuntime } from "../../shared/runtime/runtime.ts";
+import type { RuntimeLayer } from "../../shared/runtime/runtime.ts";
 
 export interface ServerOptions {
   /** The validated config in canonical JSON form, served by /config_dump. */
@@ -40,6 +40,8 @@ export interface ServerOptions {
   adminToken?: string;
   /** The logger's name as /logging lists it (default `main`, the CLI logger's). */
   loggerName?: string;
+  /** The KV runtime layer (tcp-tier/src/kv/runtime-poller.ts), layered between the static and admin layers. */
+  kvRuntime?: RuntimeLayer;
 }
 
 export interface ServerHandle {
@@ -116,9 +118,10 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
   };
 
   const clusters = new ClusterManager(model.clusters, stats, logger);
+  const runtimeLayers = new RuntimeLayers(opts.canonical, opts.kvRuntime);
   let listeners: ListenerManager;
   try {
-    listeners = new ListenerManager(model.listeners, { clusterManager: clusters, stats, logger, serverState: state, runtime: createStaticRuntime(model.runtime) });
+    listeners = new ListenerManager(model.listeners, { clusterManager: clusters, stats, logger, serverState: state, runtime: runtimeLayers.live });
   } catch (err) {
     clusters.close();
     throw err;
@@ -175,7 +178,7 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
     commandLineOptions: opts.commandLineOptions ?? {},
     logger,
     loggerName: opts.loggerName ?? "main",
-    runtime: new RuntimeLayers(opts.canonical),
+    runtime: runtimeLayers,
     refreshServerStats,
     shutdown: () => {
       logger.info("shutting down on /quitquitquit");
@@ -234,7 +237,7 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
       reloadStats.attempt.inc();
       let outcome: ReloadOutcome;
       try {
-        outcome = await applyReload(gen, next, { stats, logger, serverState: state, drain: (ls, cm) => drainer.drain(ls, cm) });
+        outcome = await applyReload(gen, next, { stats, logger, serverState: state, drain: (ls, cm) => drainer.drain(ls, cm), runtime: runtimeLayers.live });
       } catch (err) {
         recordFailure((err as Error).message);
         throw err;

@@ -129,12 +129,8 @@ describe("health_checks config", () => {
     expect((await refused({ ...noTimeout, tcp_health_check: {} })).some((i) => i.path.startsWith(`${HC}.timeout`) || i.path === HC)).toBe(true);
   });
 
-  it("refuses health_checks on a cluster the edge routes to", async () => {
-    const issues = await refused({ ...base, http_health_check: { path: "/h" } }, true);
-    expect(issues).toContainEqual({
-      kind: "unsupported",
-      path: "static_resources.clusters[0].health_checks",
-      message: 'cluster "up" has health_checks but the edge routes to it; active health checks run in the tcp tier only and their results do not reach the edge yet',
-    });
+  it("accepts health_checks on a cluster the edge routes to (the edge follows the tcp tier's verdicts through KV)", async () => {
+    const r = await validateBootstrapValue(config({ ...base, http_health_check: { path: "/h" } }, true));
+    expect(r.ok).toBe(true);
   });
 });

@@ -7,6 +7,8 @@
  * not support `admin_layer` entries yet) and `/runtime_modify` then answers 503, as Envoy does without one.
  */
 
+import { createLayeredRuntime, type Runtime, type RuntimeLayer, type RuntimeValue } from "../../../shared/runtime/runtime.ts";
+
 interface Layer {
   name: string;
   admin: boolean;
@@ -17,9 +19,33 @@ export class RuntimeLayers {
   private layers: Layer[] = [];
   /** Kept across config reloads, as the admin layer lives in the process, not in the config. */
   private readonly adminValues = new Map<string, string>();
+  /** The KV layer (tcp-tier/src/kv/), between the static layers and the admin layer, when polled. */
+  private readonly kv: RuntimeLayer | undefined;
+  /** Index of the last non-admin layer (-1: none), set by load(). */
+  private lastStatic = -1;
+  /**
+   * The runtime every consumer reads: static layers < KV < admin, looked up live, so /runtime_modify,
+   * a KV poll and a reload's new static layers are all seen without rebuilding anything.
+   */
+  readonly live: Runtime;
 
-  constructor(canonical: Record<string, unknown>) {
+  constructor(canonical: Record<string, unknown>, kv?: RuntimeLayer) {
+    this.kv = kv;
     this.load(canonical);
+    this.live = createLayeredRuntime([{ get: (key) => this.lookup(key) }]);
+  }
+
+  /** The value of the highest layer holding `key`; the KV layer sits just above the last static layer. */
+  private lookup(key: string): RuntimeValue | undefined {
+    for (let i = this.layers.length - 1; i >= 0; i--) {
+      if (i === this.lastStatic && this.kv) {
+        const v = this.kv.get(key);
+        if (v !== undefined) return v;
+      }
+      const v = this.layers[i]!.values.get(key);
+      if (v !== undefined) return v;
+    }
+    return this.lastStatic < 0 ? this.kv?.get(key) : undefined;
   }
 
   /** (Re)reads the static layers from a config (after a hot reload). */
@@ -30,6 +56,7 @@ export class RuntimeLayers {
         { name: "base", admin: false, values: new Map() },
         { name: "admin", admin: true, values: this.adminValues },
       ];
+      this.lastStatic = 0;
       return;
     }
     this.layers = (lr.layers ?? []).map((l) => {
@@ -37,6 +64,7 @@ export class RuntimeLayers {
       if (l.static_layer && typeof l.static_layer === "object") flatten(l.static_layer as Record<string, unknown>, "", values);
       return { name: String(l.name ?? ""), admin: false, values };
     });
+    this.lastStatic = this.layers.findLastIndex((l) => !l.admin);
   }
 
   get hasAdminLayer(): boolean {
@@ -45,16 +73,25 @@ export class RuntimeLayers {
 
   /** Envoy's `/runtime` JSON: layer names in order, and per key its value in each layer and the winner. */
   render(): { layers: string[]; entries: Record<string, { layer_values: string[]; final_value: string }> } {
+    const shown = this.shownLayers();
     const keys = new Set<string>();
-    for (const l of this.layers) for (const k of l.values.keys()) keys.add(k);
+    for (const l of shown) for (const k of l.values.keys()) keys.add(k);
     const entries: Record<string, { layer_values: string[]; final_value: string }> = {};
     for (const k of [...keys].sort()) {
-      const layerValues = this.layers.map((l) => l.values.get(k) ?? "");
+      const layerValues = shown.map((l) => l.values.get(k) ?? "");
       let finalValue = "";
-      for (const l of this.layers) if (l.values.has(k)) finalValue = l.values.get(k)!;
+      for (const l of shown) if (l.values.has(k)) finalValue = l.values.get(k)!;
       entries[k] = { layer_values: layerValues, final_value: finalValue };
     }
-    return { layers: this.layers.map((l) => l.name), entries };
+    return { layers: shown.map((l) => l.name), entries };
+  }
+
+  /** The layers in order, with the KV layer (named `kv`) after the static layers, before `admin`. */
+  private shownLayers(): { name: string; values: ReadonlyMap<string, string> }[] {
+    if (!this.kv) return this.layers;
+    const kv = { name: this.kv.name, values: new Map([...this.kv.values].map(([k, v]) => [k, String(v)])) };
+    const at = this.lastStatic + 1;
+    return [...this.layers.slice(0, at), kv, ...this.layers.slice(at)];
   }
 
   /** Sets keys in the admin layer; an empty value removes the key (Envoy's rule). False without an admin layer. */

@@ -14,6 +14,8 @@
  */
 import { resolve } from "node:path";
 import { formatIssue, isError } from "../../../shared/config/issues.ts";
+import { healthNodeId, type KvControl, startKvControl } from "../kv/control.ts";
+import type { HealthSourceCluster } from "../kv/health-publisher.ts";
 import { ConfigFileWatcher } from "../reload/watch.ts";
 import { startServer } from "../server.ts";
 import { startPrimary } from "../workers/primary.ts";
@@ -63,8 +65,13 @@ export async function runServe(args: EnvoyArgs, io: ResolvedIo, logger: CliLogge
 
   let handle: Awaited<ReturnType<typeof startServer>>;
   const concurrency = args.concurrency ?? DEFAULT_CONCURRENCY;
+  let kvControl: KvControl | undefined;
   try {
+    // LEGATE_KV=local|remote: runtime flags from KV, layered under the admin layer (tcp-tier/src/kv/control.ts).
+    kvControl = await startKvControl(io.env, io.cwd, logger);
+    if (kvControl && concurrency > 1) logger.warn("LEGATE_KV: the KV runtime layer applies with --concurrency 1 only; the workers do not read it");
     const serverOptions = {
+      ...(kvControl ? { kvRuntime: kvControl.runtime.layer } : {}),
       canonical: loaded.canonical,
       model: loaded.model,
       logger,
@@ -85,7 +92,11 @@ export async function runServe(args: EnvoyArgs, io: ResolvedIo, logger: CliLogge
             ...(edgeListener !== undefined ? { edgeListener } : {}),
           })
         : await startServer(serverOptions);
+    // The live cluster set (it follows reloads); Cluster objects carry their model and health verdicts.
+    const liveClusters = handle.adminContext.clusters;
+    if (kvControl && concurrency === 1) kvControl.startHealth(() => liveClusters.all() as unknown as Iterable<HealthSourceCluster>, healthNodeId(io.env, loaded.model.node.id || undefined));
   } catch (e) {
+    await kvControl?.close();
     logger.critical(`error initializing configuration '${configName}': ${(e as Error).message}`);
     logger.info("exiting");
     return 1;
@@ -94,6 +105,7 @@ export async function runServe(args: EnvoyArgs, io: ResolvedIo, logger: CliLogge
   if (args.mode === "init_only") {
     logger.info("init_only mode: initialization complete, shutting down server instance");
     await handle.close();
+    await kvControl?.close();
     logger.info("exiting");
     return 0;
   }
@@ -144,6 +156,7 @@ export async function runServe(args: EnvoyArgs, io: ResolvedIo, logger: CliLogge
     logger.critical(`server failed: ${(e as Error).message}`);
     return 1;
   } finally {
+    await kvControl?.close();
     watcher?.close();
     process.off("SIGHUP", onHup);
     process.off("SIGINT", onSignal);

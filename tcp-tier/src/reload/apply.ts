@@ -23,7 +23,7 @@ import type { StatsStore } from "../../../shared/stats/store.ts";
 import type { ServerState } from "../admin/handlers.ts";
 import { type ActiveListener, ListenerManager } from "../listener/listener-manager.ts";
 import { ClusterManager } from "../upstream/cluster-manager.ts";
-import { createStaticRuntime } from "../../../shared/runtime/runtime.ts";
+import { createStaticRuntime, type Runtime } from "../../../shared/runtime/runtime.ts";
 
 /** What one config runs: its clusters and the listeners accepting for it. */
 export interface Generation {
@@ -40,6 +40,8 @@ export interface ReloadDeps {
   serverState: ServerState;
   /** Called with listeners (and possibly a cluster manager) that stopped accepting and must drain. */
   drain(listeners: ActiveListener[], clusters: ClusterManager | undefined): void;
+  /** The server's live layered runtime (static < KV < admin); absent, the new config's static layers. */
+  runtime?: Runtime;
 }
 
 type Obj = Record<string, unknown>;
@@ -109,7 +111,7 @@ export async function applyReload(current: Generation, next: { model: BootstrapM
       else toBuild.push(m);
     }
     // Edge listeners are skipped by the manager; only tcp-tier ones are built here.
-    const built = toBuild.length ? new ListenerManager(toBuild, { clusterManager: clusters, stats, logger, serverState: deps.serverState, runtime: createStaticRuntime(next.model.runtime) }).all() : [];
+    const built = toBuild.length ? new ListenerManager(toBuild, { clusterManager: clusters, stats, logger, serverState: deps.serverState, runtime: deps.runtime ?? createStaticRuntime(next.model.runtime) }).all() : [];
     const adopt = new Map<ActiveListener, ActiveListener>();
     const bound: ActiveListener[] = [];
     try {

@@ -15,6 +15,7 @@ export interface LocalKvOptions {
 }
 
 type KvNamespaceLike = {
+  list(opts: { prefix: string; limit: number }): Promise<{ keys: { name: string }[] }>;
   get(key: string): Promise<string | null>;
   put(key: string, value: string): Promise<void>;
   delete(key: string): Promise<void>;
@@ -60,6 +61,7 @@ export function localKvTarget(opts: LocalKvOptions): KvTarget {
     get: (key) => wrap(`get '${key}'`, (n) => n.get(key)),
     put: (key, value) => wrap(`put '${key}'`, (n) => n.put(key, value)),
     delete: (key) => wrap(`delete '${key}'`, (n) => n.delete(key)),
+    list: (prefix, limit) => wrap(`list '${prefix}'`, async (n) => (await n.list({ prefix, limit })).keys.map((k) => k.name)),
     async close() {
       if (ns) await ns.catch(() => undefined);
       if (mf) await mf.dispose();

@@ -12,6 +12,8 @@ export interface KvTarget {
   put(key: string, value: string): Promise<void>;
   /** Deletes the key; deleting a missing key succeeds. Throws {@link KvError}. */
   delete(key: string): Promise<void>;
+  /** Key names under `prefix` (at most `limit`), when the target can list (local only, for now). */
+  list?(prefix: string, limit: number): Promise<string[]>;
   /** Releases resources (the local target's workerd process). Called once, after the last use. */
   close(): Promise<void>;
 }

@@ -1,0 +1,87 @@
+/**
+ * The tcp tier pointed at KV (docs/kv-layout.md, "The tcp tier and KV"): chosen by environment, so the
+ * Envoy command line stays Envoy's.
+ *
+ * - `LEGATE_KV`: `local` (the miniflare state `wrangler dev` reads, as `legate push --local`) or
+ *   `remote` (Cloudflare's REST API, `CLOUDFLARE_API_TOKEN`, as `legate push --remote`). Unset or
+ *   empty: the tcp tier does not read KV.
+ * - `LEGATE_KV_PERSIST_TO`, `LEGATE_KV_NAMESPACE_ID`, `LEGATE_KV_WRANGLER_CONFIG`: as `--persist-to`,
+ *   `--namespace-id`, `--wrangler-config`.
+ * - `LEGATE_KV_POLL_MS`: poll interval (default 1000, minimum 100).
+ * - `LEGATE_NODE_ID`: this node's name in health keys (default: the bootstrap's `node.id`, else the
+ *   host name).
+ */
+import { hostname } from "node:os";
+import type { Logger } from "../../../shared/log.ts";
+import type { KvArgs } from "../cli/args.ts";
+import { openKvTarget } from "../cli/kv/open.ts";
+import type { KvTarget } from "../cli/kv/target.ts";
+import { type HealthSourceCluster, KvHealthPublisher } from "./health-publisher.ts";
+import { DEFAULT_KV_POLL_MS, KvRuntimePoller } from "./runtime-poller.ts";
+
+export interface KvControl {
+  readonly target: KvTarget;
+  readonly runtime: KvRuntimePoller;
+  /**
+   * Starts publishing the active-health-check verdicts of `clusters()` (those with `health_checks`) as
+   * node `nodeId` (kv/health-publisher.ts). At most once.
+   */
+  startHealth(clusters: () => Iterable<HealthSourceCluster>, nodeId: string): KvHealthPublisher;
+  close(): Promise<void>;
+}
+
+/** This node's id in health keys: LEGATE_NODE_ID, else the bootstrap's `node.id`, else the host name. */
+export function healthNodeId(env: Record<string, string | undefined>, bootstrapNodeId: string | undefined): string {
+  return env.LEGATE_NODE_ID || bootstrapNodeId || hostname();
+}
+
+/** Reads the environment; undefined when LEGATE_KV is unset. Throws on a bad setting. */
+export function kvArgsFromEnv(env: Record<string, string | undefined>): { kv: KvArgs; pollMs: number } | undefined {
+  const mode = env.LEGATE_KV;
+  if (mode === undefined || mode === "") return undefined;
+  if (mode !== "local" && mode !== "remote") throw new Error(`LEGATE_KV='${mode}' is not 'local' or 'remote'`);
+  const kv: KvArgs = { target: mode };
+  if (env.LEGATE_KV_PERSIST_TO) kv.persistTo = env.LEGATE_KV_PERSIST_TO;
+  if (env.LEGATE_KV_NAMESPACE_ID) kv.namespaceId = env.LEGATE_KV_NAMESPACE_ID;
+  if (env.LEGATE_KV_WRANGLER_CONFIG) kv.wranglerConfig = env.LEGATE_KV_WRANGLER_CONFIG;
+  let pollMs = DEFAULT_KV_POLL_MS;
+  const p = env.LEGATE_KV_POLL_MS;
+  if (p !== undefined && p !== "") {
+    const n = Number(p);
+    if (!Number.isInteger(n) || n < 100) throw new Error(`LEGATE_KV_POLL_MS='${p}' is not an integer of at least 100`);
+    pollMs = n;
+  }
+  return { kv, pollMs };
+}
+
+/** Opens the target and starts the runtime poller (first read awaited). Undefined when LEGATE_KV is unset. */
+export async function startKvControl(env: Record<string, string | undefined>, cwd: string, logger: Logger): Promise<KvControl | undefined> {
+  const settings = kvArgsFromEnv(env);
+  if (!settings) return undefined;
+  const { target } = openKvTarget(settings.kv, env, cwd);
+  const runtime = new KvRuntimePoller(target, logger, settings.pollMs);
+  try {
+    await runtime.start();
+  } catch (e) {
+    await target.close().catch(() => undefined);
+    throw e;
+  }
+  logger.info(`reading runtime flags from ${target.description} every ${settings.pollMs} ms`);
+  let health: KvHealthPublisher | undefined;
+  return {
+    target,
+    runtime,
+    startHealth(clusters, nodeId) {
+      if (health) return health;
+      health = new KvHealthPublisher(target, nodeId, clusters, logger);
+      health.start();
+      logger.info(`publishing active health check results to ${target.description} as node '${nodeId}'`);
+      return health;
+    },
+    async close() {
+      await health?.close();
+      await runtime.close();
+      await target.close().catch(() => undefined);
+    },
+  };
+}
