@@ -15,11 +15,11 @@ import { compileHcmHeaderPolicy, compileHeaderMutations, compileRedirect, compil
 import { withHashPolicy } from "./compile-cluster-hash-policy.ts";
 import { applyVirtualHostRouter, withRouterPolicy } from "./compile-router.ts";
 import { checkTcpTierClusters } from "./compile-tier.ts";
-import { checkEdgeHealthChecks, compileClusterHealthChecks } from "./compile-health-check.ts";
+import { compileClusterHealthChecks } from "./compile-health-check.ts";
 import { checkEdgeUpstreamTls, compileDownstreamTransportSocket, compileUpstreamTransportSocket } from "./compile-tls.ts";
 import { compileStatsSinks } from "./compile-stats-sinks.ts";
 import { compileTcpProxy } from "./compile-tcp-proxy.ts";
-import { compileRedisProxy } from "./compile-redis-proxy.ts";
+import { compileClusterProtocolOptions, compileRedisProxy } from "./compile-redis-proxy.ts";
 import { compilePostgresProxy } from "./compile-postgres-proxy.ts";
 import { compileMongoProxy } from "./compile-mongo-proxy.ts";
 import { compileClusterDns } from "./compile-cluster-dns.ts";
@@ -83,6 +83,7 @@ export function compileBootstrap(input: unknown, options: CompileOptions = {}): 
     const path = joinPath("static_resources.clusters", i);
     const cluster = compileCluster(r, c, path);
     if (!cluster) return;
+    compileClusterProtocolOptions(r.issues, cluster, c, path);
     if (clusters.has(cluster.name)) {
       r.bad(joinPath(path, "name"), `duplicate cluster name "${cluster.name}"`, "invalid-reference");
     }
@@ -115,7 +116,6 @@ export function compileBootstrap(input: unknown, options: CompileOptions = {}): 
 
   r.issues.push(...checkTcpTierClusters(listeners, clusters));
   r.issues.push(...checkEdgeUpstreamTls(listeners, clusters));
-  r.issues.push(...checkEdgeHealthChecks(listeners, clusters));
   if (options.edgeListener && !listenerNames.has(options.edgeListener)) {
     r.bad("static_resources.listeners", `the edge listener "${options.edgeListener}" (LEGATE_EDGE_LISTENER) is not defined`, "invalid-reference");
   }
@@ -325,7 +325,7 @@ function compileNetworkFilter(r: Reader, v: unknown, path: string, clusters: Map
   if (ext.name === "envoy.filters.network.postgres_proxy") return compilePostgresProxy(r.issues, name, config, cp, path, edge);
   if (ext.name === "envoy.filters.network.mongo_proxy") return compileMongoProxy(r.issues, name, config, cp, path, edge);
   if (!edge) {
-    r.bad(path, "http_connection_manager runs only on the edge listener for now (the tcp tier serves the other listeners and runs only tcp_proxy); mark this listener with `metadata.filter_metadata.legate.edge: true`, or set LEGATE_EDGE_LISTENER to its name", "unsupported");
+    r.bad(path, "http_connection_manager runs only on the edge listener for now (the tcp tier serves the other listeners and has no HTTP engine yet); mark this listener with `metadata.filter_metadata.legate.edge: true`, or set LEGATE_EDGE_LISTENER to its name", "unsupported");
   }
   return compileHcmExtras(r.issues, compileHcmLogsAndUpgrades(r.issues, compileHcm(r, name, config, cp, clusters), config, cp, edge), config, cp);
 }

@@ -145,6 +145,7 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
       per_connection_buffer_limit_bytes: { note: "Read/write buffer limit per connection; default 1 MiB." },
       metadata: { note: "Only `filter_metadata.legate.edge: true` has a meaning: it marks the edge listener." },
       udp_listener_config: { note: "UDP listeners: the downstream socket's max_rx_datagram_size (QUIC is refused)." },
+      connection_balance_config: { note: "Only exact_balance. Tcp tier with --concurrency N > 1: the primary hands connections to the workers in turn (docs/tcp-tier.md \"Process\")." },
     },
     features: {
       additional_addresses: "additional listener addresses",
@@ -158,7 +159,6 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
       tcp_fast_open_queue_length: "TCP Fast Open",
       traffic_direction: "traffic direction",
       api_listener: "API listeners",
-      connection_balance_config: "connection balancing",
       reuse_port: "SO_REUSEPORT settings",
       enable_reuse_port: "SO_REUSEPORT settings",
       access_log: "listener access logs",
@@ -172,6 +172,13 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
       deprecated_v1: "v1 listener options",
     },
   },
+  "envoy.config.listener.v3.Listener.ConnectionBalanceConfig": {
+    fields: {
+      exact_balance: { note: "Connections spread evenly over the tcp tier's worker processes (round robin by the primary); every tcp listener is balanced so." },
+    },
+    features: { extend_balance: "custom connection balancers" },
+  },
+  "envoy.config.listener.v3.Listener.ConnectionBalanceConfig.ExactBalance": { fields: {} },
   "envoy.config.listener.v3.FilterChain": {
     fields: {
       filter_chain_match: { note: "Criteria selecting this chain; the most specific match wins, as in Envoy." },
@@ -453,19 +460,19 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
       ring_hash_lb_config: { note: "RING_HASH ring sizes (default 1024 to 8M) and hash function (default XX_HASH)." },
       maglev_lb_config: { note: "MAGLEV table size (a prime; default 65537)." },
       transport_socket: { note: "Upstream TLS (envoy.transport_sockets.tls with an UpstreamTlsContext), tcp tier only; refused on clusters the edge routes to." },
+      typed_extension_protocol_options: { note: "Only `envoy.filters.network.redis_proxy` (RedisProtocolOptions: AUTH on redis_proxy's connections to the hosts); other protocol options (upstream HTTP) are refused." },
+      health_checks: { note: "Active health checks (HTTP/1.1, TCP, gRPC, Redis), run by the tcp tier per host; the edge follows their results through KV (docs/kv-layout.md)." },
     },
     features: {
       transport_socket_matches: "per-endpoint transport sockets",
       alt_stat_name: "alternative stat names",
       cluster_type: "custom cluster types",
       eds_cluster_config: "endpoint discovery (EDS)",
-      health_checks: "active health checking",
       max_requests_per_connection: "per-connection request limits",
       upstream_http_protocol_options: "upstream HTTP protocol options",
       common_http_protocol_options: "upstream HTTP protocol options",
       http_protocol_options: "upstream HTTP/1 options",
       http2_protocol_options: "upstream HTTP/2",
-      typed_extension_protocol_options: "upstream HTTP protocol options",
       dns_failure_refresh_rate: "DNS failure back-off",
       use_tcp_for_dns_lookups: "DNS resolver settings",
       dns_resolution_config: "DNS resolver settings",
@@ -491,6 +498,78 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
       preconnect_policy: "preconnecting",
       connection_pool_per_downstream_connection: "per-downstream connection pools",
     },
+  },
+  // ---- Active health checking (tcp tier; shared/config/compile-health-check.ts, tcp-tier/src/upstream/health-check/) ----
+  "envoy.config.core.v3.HealthCheck": {
+    fields: {
+      timeout: { note: "Time a check may take before it counts as a network failure (required)." },
+      interval: { note: "Time between checks of a healthy host (required)." },
+      initial_jitter: { note: "The first check of each host waits a random time up to this. Default 0." },
+      interval_jitter: { note: "A random time up to this is added to every interval. Default 0." },
+      interval_jitter_percent: { note: "A random share of the interval up to this percent is added too. Default 0." },
+      unhealthy_threshold: { note: "Consecutive network failures (or retriable statuses) that mark a host unhealthy (required); a non-retriable bad status marks it at once." },
+      healthy_threshold: { note: "Consecutive successes that mark an unhealthy host healthy again (required); the very first check decides alone." },
+      reuse_connection: { note: "Keep the connection between checks. Default true." },
+      http_health_check: { note: "HTTP/1.1 checks." },
+      tcp_health_check: { note: "TCP checks: connect, send, look for the expected bytes." },
+      grpc_health_check: { note: "grpc.health.v1.Health/Check over HTTP/2; healthy on SERVING." },
+      custom_health_check: { note: "Only the Redis checker (envoy.health_checkers.redis): PING, or EXISTS key for maintenance mode." },
+      no_traffic_interval: { note: "Interval while the cluster has never had a connection. Default 60 s." },
+      no_traffic_healthy_interval: { note: "The no-traffic interval for healthy hosts. Default no_traffic_interval." },
+      unhealthy_interval: { note: "Interval for an unhealthy host. Default interval." },
+      unhealthy_edge_interval: { note: "Interval right after a host became unhealthy. Default unhealthy_interval." },
+      healthy_edge_interval: { note: "Interval right after a host became healthy. Default interval." },
+      event_log_path: { note: "Deprecated Envoy shorthand: append Envoy's JSON health-check events (one per line) to this file." },
+      always_log_health_check_failures: { note: "Log every failure to the event log, not only those that change the host's state. Default false." },
+    },
+    features: {
+      alt_port: "health checks on another port",
+      event_logger: "health check event sinks (use event_log_path)",
+      event_service: "health check event services",
+      always_log_health_check_success: "health check success logging",
+      tls_options: "health check TLS options",
+      transport_socket_match_criteria: "health check transport sockets",
+    },
+  },
+  "envoy.config.core.v3.HealthCheck.HttpHealthCheck": {
+    fields: {
+      host: { note: "Host header; default the cluster name." },
+      path: { note: "Request path (required)." },
+      request_headers_to_add: { note: "Headers added to each check, values as written (no %COMMAND% operators)." },
+      request_headers_to_remove: { note: "Headers removed from each check." },
+      expected_statuses: { note: "Healthy statuses, [start, end) ranges; default 200." },
+      retriable_statuses: { note: "Statuses that count towards unhealthy_threshold instead of failing at once." },
+      codec_client_type: { note: "HTTP1 only.", values: ["HTTP1"] },
+      service_name_matcher: { note: "The response's x-envoy-upstream-healthchecked-cluster must match (counted as verify_cluster)." },
+      method: { note: "Request method; default GET." },
+    },
+    features: { send: "HTTP health check payloads", receive: "HTTP health check payloads", response_buffer_size: "HTTP health check payloads" },
+  },
+  "envoy.config.core.v3.HealthCheck.GrpcHealthCheck": {
+    fields: {
+      service_name: { note: "The service asked about; default \"\" (the whole server)." },
+      authority: { note: ":authority of the check; default the cluster name." },
+    },
+    features: { initial_metadata: "gRPC health check metadata" },
+  },
+  "envoy.config.core.v3.HealthCheck.CustomHealthCheck": {
+    fields: {
+      name: { note: "The checker's name, e.g. envoy.health_checkers.redis." },
+      typed_config: { note: "The checker's config; only envoy.extensions.health_checkers.redis.v3.Redis (others are refused)." },
+    },
+  },
+  "envoy.extensions.health_checkers.redis.v3.Redis": {
+    fields: { key: { note: "Send EXISTS key instead of PING: healthy while the key does not exist (set it to drain the host)." } },
+  },
+  "envoy.config.core.v3.HealthCheck.TcpHealthCheck": {
+    fields: {
+      send: { note: "Bytes sent after connecting; absent: none." },
+      receive: { note: "Byte blocks that must all be found in the response, in order; empty: a connect is enough." },
+    },
+    features: { proxy_protocol_config: "PROXY protocol on health checks" },
+  },
+  "envoy.config.core.v3.HealthCheck.Payload": {
+    fields: { text: { note: "Hex-encoded bytes." }, binary: { note: "Bytes (base64 in JSON)." } },
   },
   "envoy.config.endpoint.v3.ClusterLoadAssignment": {
     fields: {
@@ -1301,6 +1380,90 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
       runtime_enabled: { note: "Runtime flag turning the limit on or off (the static runtime layers)." },
     },
     features: { share_key: "token buckets shared between filter configs" },
+  },
+  // ---- Mongo proxy (tcp tier; shared/config/compile-mongo-proxy.ts, docs/tcp-tier.md) ----
+  "envoy.extensions.filters.network.mongo_proxy.v3.MongoProxy": {
+    fields: {
+      stat_prefix: { note: "Stats go to `mongo.<stat_prefix>.`; the filter sniffs both directions (OP_MSG included) and passes every byte unchanged." },
+      access_log: { note: "File that gets one JSON line per decoded message (`time`, `message`, `upstream_host`), as Envoy writes them." },
+      delay: { note: "Fault: holds the connection's bytes for fixed_delay before a query, insert, get-more, kill-cursors or OP_MSG, at `percentage`." },
+      commands: { note: "Commands that get `cmd.<name>.*` stats; default delete, insert, update." },
+    },
+    features: { emit_dynamic_metadata: "Mongo dynamic metadata (nothing in the tcp tier reads network filters' dynamic metadata)" },
+  },
+  "envoy.extensions.filters.common.fault.v3.FaultDelay": {
+    fields: {
+      fixed_delay: { note: "How long the delay holds the bytes (required: header_delay is HTTP-only)." },
+      percentage: { note: "Share of eligible operations delayed; absent: 0 %, as Envoy reads it." },
+    },
+    features: { header_delay: "header-controlled delays (HTTP fault filter only)" },
+  },
+  // ---- Postgres proxy (tcp tier; shared/config/compile-postgres-proxy.ts, docs/tcp-tier.md) ----
+  "envoy.extensions.filters.network.postgres_proxy.v3alpha.PostgresProxy": {
+    fields: {
+      stat_prefix: { note: "Stats go to `postgres.<stat_prefix>.`; the filter sniffs both directions and passes every byte unchanged." },
+      enable_sql_parsing: { note: "Default true: Query/Parse SQL is tokenized (statement kind, tables) and counted as statements_parsed or statements_parse_error." },
+      upstream_ssl: { note: "Only DISABLE (the default): the proxy does not send its own SSLRequest upstream.", values: ["DISABLE"] },
+    },
+    features: { terminate_ssl: "TLS termination of Postgres sessions in the proxy (Envoy's starttls transport socket)" },
+  },
+  // ---- Redis proxy (tcp tier; shared/config/compile-redis-proxy.ts, docs/redis-commands.md) ----
+  "envoy.extensions.filters.network.redis_proxy.v3.RedisProxy": {
+    fields: {
+      stat_prefix: { note: "Stats go to `redis.<stat_prefix>.`." },
+      settings: { note: "Connection pool settings (op_timeout is required)." },
+      latency_in_micros: { note: "Command latency histograms in microseconds instead of milliseconds." },
+      prefix_routes: { note: "Routes keys to clusters by longest prefix; a catch-all route for the rest." },
+      downstream_auth_password: { note: "Deprecated single password clients must AUTH with (inline or inlined file)." },
+      downstream_auth_passwords: { note: "Passwords clients must AUTH with; any one is accepted." },
+      downstream_auth_username: { note: "With a password: the user AUTH must name (Redis 6 ACL form)." },
+    },
+    features: { faults: "Redis fault injection" },
+  },
+  "envoy.extensions.filters.network.redis_proxy.v3.RedisProtocolOptions": {
+    fields: {
+      auth_password: { note: "Password redis_proxy sends (AUTH) on each new connection to the cluster's hosts." },
+      auth_username: { note: "With auth_password: the user for AUTH (Redis 6 ACLs)." },
+    },
+  },
+  "envoy.extensions.filters.network.redis_proxy.v3.RedisProxy.ConnPoolSettings": {
+    fields: {
+      op_timeout: { note: "Per-command upstream timeout; on expiry the command fails, the shard connection is closed and `upstream_rq_timeout` counted." },
+      enable_hashtagging: { note: "Only the part of a key inside its first `{...}` is hashed, so related keys share a shard. Default false." },
+      enable_command_stats: { note: "Per-command success, error and latency stats (`command.<cmd>.*`). Default false." },
+      max_buffer_size_before_flush: { note: "Upstream writes are held until this many bytes or buffer_flush_timeout; 0 (default): flushed once per event-loop turn." },
+      buffer_flush_timeout: { note: "Longest hold of a partly filled upstream buffer; default 3 ms." },
+      read_policy: { note: "Only MASTER (the default): every command goes to the shard's primary.", values: ["MASTER"] },
+    },
+    features: {
+      enable_redirection: "Redis Cluster MOVED/ASK redirection",
+      dns_cache_config: "redirection DNS caches",
+      max_upstream_unknown_connections: "Redis Cluster redirection",
+      connection_rate_limit: "Redis connection rate limits",
+    },
+  },
+  "envoy.extensions.filters.network.redis_proxy.v3.RedisProxy.PrefixRoutes": {
+    fields: {
+      routes: { note: "Prefix routes; the longest matching prefix wins; duplicate prefixes are refused." },
+      case_insensitive: { note: "Match prefixes ignoring ASCII case. Default false." },
+      catch_all_route: { note: "Route for keys no prefix matches; absent: such commands get an error reply." },
+    },
+  },
+  "envoy.extensions.filters.network.redis_proxy.v3.RedisProxy.PrefixRoutes.Route": {
+    fields: {
+      prefix: { note: "Key prefix." },
+      remove_prefix: { note: "Strip the prefix from the key before it goes upstream. Default false." },
+      cluster: { note: "The cluster whose hosts are the shards (RING_HASH or MAGLEV, or one STATIC host)." },
+      request_mirror_policy: { note: "Also send each command (only writes with exclude_read_commands) to another cluster; its reply is dropped." },
+    },
+    features: { key_formatter: "Redis key formatters", read_command_policy: "Redis read command routing" },
+  },
+  "envoy.extensions.filters.network.redis_proxy.v3.RedisProxy.PrefixRoutes.Route.RequestMirrorPolicy": {
+    fields: {
+      cluster: { note: "The mirror cluster." },
+      exclude_read_commands: { note: "Mirror only write commands. Default false." },
+    },
+    features: { runtime_fraction: "fractional Redis mirroring" },
   },
   "envoy.type.v3.TokenBucket": {
     fields: {

@@ -48,6 +48,28 @@ export const EXTENSIONS: readonly ExtensionInfo[] = [
     tiers: ["tcp"],
   },
   {
+    name: "envoy.filters.network.redis_proxy",
+    aliases: ["envoy.redis_proxy"],
+    typeUrl: `${T}envoy.extensions.filters.network.redis_proxy.v3.RedisProxy`,
+    category: "network",
+    tiers: ["tcp"],
+  },
+  {
+    // A contrib extension: its proto sits next to the filter (tcp-tier/src/config/envoy-schema.ts loads it).
+    name: "envoy.filters.network.postgres_proxy",
+    aliases: [],
+    typeUrl: `${T}envoy.extensions.filters.network.postgres_proxy.v3alpha.PostgresProxy`,
+    category: "network",
+    tiers: ["tcp"],
+  },
+  {
+    name: "envoy.filters.network.mongo_proxy",
+    aliases: ["envoy.mongo_proxy"],
+    typeUrl: `${T}envoy.extensions.filters.network.mongo_proxy.v3.MongoProxy`,
+    category: "network",
+    tiers: ["tcp"],
+  },
+  {
     name: "envoy.filters.udp_listener.udp_proxy",
     aliases: [],
     typeUrl: `${T}envoy.extensions.filters.udp.udp_proxy.v3.UdpProxyConfig`,

@@ -104,7 +104,7 @@ export interface FilterChainModel {
   transportSocket?: DownstreamTlsModel;
 }
 
-export type NetworkFilterModel = HttpConnectionManagerModel | TcpProxyModel | RbacNetworkModel | LocalRateLimitNetworkModel | RedisProxyModel;
+export type NetworkFilterModel = HttpConnectionManagerModel | TcpProxyModel | RbacNetworkModel | LocalRateLimitNetworkModel | RedisProxyModel | PostgresProxyModel | MongoProxyModel;
 
 export interface TcpProxyModel {
   kind: "tcp_proxy";
@@ -356,6 +356,83 @@ export interface ClusterModel {
   outlierDetection?: OutlierDetectionModel;
   /** `transport_socket` (envoy.transport_sockets.tls); absent: plaintext. */
   transportSocket?: UpstreamTlsModel;
+  /** `health_checks` (tcp tier; shared/config/compile-health-check.ts); absent: no active health checking. */
+  healthChecks?: HealthCheckModel[];
+  /** `typed_extension_protocol_options["envoy.filters.network.redis_proxy"]` (shared/config/compile-redis-proxy.ts): AUTH sent on every redis_proxy connection to the hosts. */
+  redisAuth?: { username?: string; password: string };
+}
+
+/** One `health_checks` entry, defaults applied (times in ms). */
+export interface HealthCheckModel {
+  timeoutMs: number;
+  intervalMs: number;
+  /** `initial_jitter`: the first check waits a random time up to this. Default 0. */
+  initialJitterMs: number;
+  /** `interval_jitter`: up to this much is added to every interval. Default 0. */
+  intervalJitterMs: number;
+  /** `interval_jitter_percent`: up to this share of the interval is added too. Default 0. */
+  intervalJitterPercent: number;
+  unhealthyThreshold: number;
+  healthyThreshold: number;
+  /** Default `intervalMs`. */
+  unhealthyIntervalMs: number;
+  /** Default `unhealthyIntervalMs`. */
+  unhealthyEdgeIntervalMs: number;
+  /** Default `intervalMs`. */
+  healthyEdgeIntervalMs: number;
+  /** Until the cluster has had a connection; default 60 000. */
+  noTrafficIntervalMs: number;
+  /** `no_traffic_healthy_interval`: the no-traffic interval for a healthy host; default `noTrafficIntervalMs`. */
+  noTrafficHealthyIntervalMs: number;
+  /** Default true. */
+  reuseConnection: boolean;
+  /** `event_log_path` (deprecated in Envoy): Envoy's JSON health-check events, one per line. */
+  eventLogPath?: string;
+  /** Default false: failures are logged only when they change the host's state (or on the first check). */
+  alwaysLogHealthCheckFailures: boolean;
+  checker: HttpHealthCheckModel | TcpHealthCheckModel | GrpcHealthCheckModel | RedisHealthCheckModel;
+}
+
+export interface HttpHealthCheckModel {
+  kind: "http";
+  path: string;
+  /** `host`; absent: the cluster name. */
+  host?: string;
+  /** Upper-case method; default GET. */
+  method: string;
+  /** `[start, end)` ranges; default `[[200, 201]]`. */
+  expectedStatuses: [number, number][];
+  /** `[start, end)` ranges; default none. */
+  retriableStatuses: [number, number][];
+  requestHeadersToAdd: HeaderValueOptionModel[];
+  /** Lower-cased. */
+  requestHeadersToRemove: string[];
+  /** Matched against the response's `x-envoy-upstream-healthchecked-cluster`; absent: not checked. */
+  serviceNameMatcher?: StringMatcherModel;
+}
+
+/** `grpc_health_check`: grpc.health.v1.Health/Check over HTTP/2 (h2c, or the cluster's TLS). */
+export interface GrpcHealthCheckModel {
+  kind: "grpc";
+  /** `service_name`; default "" (the server as a whole). */
+  serviceName: string;
+  /** `authority`; absent: the cluster name. */
+  authority?: string;
+}
+
+/** `custom_health_check` with `envoy.health_checkers.redis`: PING, or `EXISTS key` (healthy when 0). */
+export interface RedisHealthCheckModel {
+  kind: "redis";
+  /** Absent: PING. */
+  key?: string;
+}
+
+export interface TcpHealthCheckModel {
+  kind: "tcp";
+  /** Hex; absent: nothing is sent. */
+  send?: string;
+  /** Hex blocks, each to be found in the response in order; empty: a connect is enough. */
+  receive: string[];
 }
 
 /** Envoy's `RoutingPriority`: circuit-breaker thresholds are kept per priority. */
@@ -795,7 +872,7 @@ export interface RedisRouteModel {
   removePrefix: boolean;
   cluster: string;
   /** `request_mirror_policy`: each command (writes only when `excludeReadCommands`) also goes to `cluster`, reply ignored. */
-  mirrors: { cluster: string; excludeReadCommands: boolean; runtimeFraction?: { runtimeKey: string; defaultPercent: number } }[];
+  mirrors: { cluster: string; excludeReadCommands: boolean }[];
 }
 
 /** `envoy.extensions.filters.network.redis_proxy.v3.RedisProxy`, defaults applied. */
@@ -824,4 +901,32 @@ export interface RedisProxyModel {
   downstreamAuthPasswords: string[];
   /** `downstream_auth_username`; with passwords, AUTH must name this user. */
   downstreamAuthUsername?: string;
+}
+
+// ---- Postgres proxy (shared/config/compile-postgres-proxy.ts) ----
+
+/** `envoy.extensions.filters.network.postgres_proxy.v3alpha.PostgresProxy`, defaults applied (a non-terminal sniffing filter). */
+export interface PostgresProxyModel {
+  kind: "postgres_proxy";
+  name: string;
+  /** Stats go to `postgres.<statPrefix>.`. */
+  statPrefix: string;
+  /** `enable_sql_parsing`; default true: Query and Parse SQL is tokenized (statements_parsed / statements_parse_error). */
+  enableSqlParsing: boolean;
+}
+
+// ---- Mongo proxy (shared/config/compile-mongo-proxy.ts) ----
+
+/** `envoy.extensions.filters.network.mongo_proxy.v3.MongoProxy`, defaults applied. Not terminal: sniffs only. */
+export interface MongoProxyModel {
+  kind: "mongo_proxy";
+  name: string;
+  /** Stats go to `mongo.<statPrefix>.`. */
+  statPrefix: string;
+  /** `access_log`: a file JSON lines are appended to; absent: no log. */
+  accessLog?: string;
+  /** `delay` (FaultDelay with fixed_delay); absent: no fault. */
+  delay?: { fixedDelayMs: number; percentage: FractionalPercentModel };
+  /** `commands` to keep `cmd.<name>.*` stats for; default delete, insert, update. */
+  commands: string[];
 }

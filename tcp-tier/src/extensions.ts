@@ -13,6 +13,9 @@ import type { StatsScope } from "../../shared/stats/store.ts";
 import { createTcpProxyFactory } from "./extensions/filters/network/tcp_proxy/config.ts";
 import { createRbacFactory } from "./extensions/filters/network/rbac/config.ts";
 import { createLocalRateLimitFactory } from "./extensions/filters/network/local_ratelimit/config.ts";
+import { createPostgresProxyFactory } from "./extensions/filters/network/postgres_proxy/config.ts";
+import { createMongoProxyFactory } from "./extensions/filters/network/mongo_proxy/config.ts";
+import { createRedisProxyFactory } from "./extensions/filters/network/redis_proxy/config.ts";
 import type { Runtime } from "../../shared/runtime/runtime.ts";
 import type { ServerState } from "./admin/handlers.ts";
 import type { NetworkFilterFactory } from "./network/filter.ts";
@@ -56,6 +59,27 @@ const NETWORK_FILTERS = new Map<string, NetworkFilterFactoryBuilder>([
     (model, context) => {
       if (model.kind !== "local_ratelimit") throw new Error(`internal: ${model.kind} registered as local_ratelimit`);
       return createLocalRateLimitFactory(model, context);
+    },
+  ],
+  [
+    "envoy.filters.network.mongo_proxy",
+    (model, context) => {
+      if (model.kind !== "mongo_proxy") throw new Error(`internal: ${model.kind} registered as mongo_proxy`);
+      return createMongoProxyFactory(model, context);
+    },
+  ],
+  [
+    "envoy.filters.network.postgres_proxy",
+    (model, context) => {
+      if (model.kind !== "postgres_proxy") throw new Error(`internal: ${model.kind} registered as postgres_proxy`);
+      return createPostgresProxyFactory(model, context);
+    },
+  ],
+  [
+    "envoy.filters.network.redis_proxy",
+    (model, context) => {
+      if (model.kind !== "redis_proxy") throw new Error(`internal: ${model.kind} registered as redis_proxy`);
+      return createRedisProxyFactory(model, context);
     },
   ],
 ]);
