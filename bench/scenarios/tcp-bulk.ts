@@ -7,10 +7,14 @@
  * The sender is `head -c N /dev/zero | socat -u -b 256 KiB STDIN TCP:...`, the sink a Node process
  * (bench/lib/bulk-sink.ts); both share the client core, each proxy gets the proxy core to itself.
  *
+ * Also the proxy's CPU time per GiB (user + system, from /proc; bench/lib/cpu-time.ts), steadier than
+ * MB/s when the machine is shared.
+ *
  * Target (issue 7): ≥ 1.0× HAProxy.
  */
 import { fileURLToPath } from "node:url";
 import { type Child, waitForOutput } from "../lib/processes.ts";
+import { groupCpuSeconds } from "../lib/cpu-time.ts";
 import { makeRow } from "../lib/rows.ts";
 import { HAPROXY, NGINX, type RunningProxy, SOCAT, startTcpProxy, type TcpProxyName } from "../lib/tcp-peers.ts";
 import type { ResultRow, Scenario, ScenarioContext } from "../lib/types.ts";
@@ -36,11 +40,16 @@ export const tcpBulk: Scenario = {
     const portOf = (t: Target): number => (t === "direct" ? sinkPort : proxies.get(t)!.port);
 
     let seen = 0;
-    const transfer = async (t: Target, n: number): Promise<number> => {
+    /** The proxy's CPU seconds per GiB of the last transfer through it. */
+    const cpu = new Map<TcpProxyName, number[]>(PROXIES.map((p) => [p, []]));
+    const transfer = async (t: Target, n: number, record = false): Promise<number> => {
+      const proxy = t === "direct" ? undefined : proxies.get(t)!;
+      const cpuBefore = proxy ? groupCpuSeconds(proxy.child.pid) : NaN;
       const cmd = `head -c ${n} /dev/zero | socat -u -b 262144 STDIN TCP:127.0.0.1:${portOf(t)}`;
       await ctx.processes.run(`send via ${t}`, "sh", ["-c", cmd], 300_000, clientCpus);
       const [got, ms] = await nthDone(sink, ++seen, 60_000);
       if (got !== n) throw new Error(`${t}: the sink received ${got} bytes, expected ${n}`);
+      if (proxy && record) cpu.get(proxy.name)!.push((groupCpuSeconds(proxy.child.pid) - cpuBefore) / (n / 2 ** 30));
       return n / 1e6 / (ms / 1000);
     };
 
@@ -49,7 +58,7 @@ export const tcpBulk: Scenario = {
     const samples = new Map<Target, number[]>(ORDER.map((t) => [t, []]));
     for (let round = 0; round < rounds; round++) {
       for (const t of ORDER) {
-        const mbs = await transfer(t, bytes);
+        const mbs = await transfer(t, bytes, true);
         samples.get(t)!.push(mbs);
         ctx.log(`  round ${round + 1}/${rounds} ${t.padEnd(7)} ${Math.round(mbs)} MB/s`);
       }
@@ -65,6 +74,18 @@ export const tcpBulk: Scenario = {
         direct: samples.get("direct")!,
         ...(peer === "haproxy" ? { target: { text: "≥ 1.0× HAProxy", met: (row: ResultRow) => (row.ratio_to_peer ?? 0) >= 1.0 } } : {}),
       }),
+    ).concat(
+      cpu.get("legate")!.every(Number.isFinite)
+        ? PROXIES.filter((p) => p !== "legate").map((peer) =>
+            makeRow({
+              scenario: NAME,
+              metric: `proxy CPU s (user+sys) per GiB, vs ${peer}`,
+              better: "lower",
+              legate: cpu.get("legate")!,
+              peer: { name: peer, values: cpu.get(peer)! },
+            }),
+          )
+        : [],
     );
   },
 };

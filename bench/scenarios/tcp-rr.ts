@@ -7,9 +7,13 @@
  * redis-server runs on the origin core, redis-benchmark on the client core (the same core on a
  * 2-core machine), each proxy on the proxy core.
  *
+ * Also the proxy's CPU time per request (user + system, from /proc; bench/lib/cpu-time.ts, over the
+ * three tests of a run), steadier than requests/s when the machine is shared.
+ *
  * Target (issue 7): ≥ 0.9× HAProxy.
  */
 import { freePort, HAPROXY, NGINX, type RunningProxy, startTcpProxy, type TcpProxyName, waitForPort } from "../lib/tcp-peers.ts";
+import { groupCpuSeconds } from "../lib/cpu-time.ts";
 import { makeRow } from "../lib/rows.ts";
 import type { ResultRow, Scenario, ScenarioContext, ToolRequirement } from "../lib/types.ts";
 
@@ -41,7 +45,11 @@ export const tcpRr: Scenario = {
     for (const p of PROXIES) proxies.set(p, await startTcpProxy(ctx, p, redisPort));
     const portOf = (t: Target): number => (t === "direct" ? redisPort : proxies.get(t)!.port);
 
+    /** The proxy's CPU µs per request over the last run through it (three tests of n requests). */
+    let lastCpuUs = NaN;
     const bench = async (t: Target, pipeline: number, n: number): Promise<Map<string, number>> => {
+      const proxy = t === "direct" ? undefined : proxies.get(t)!;
+      const cpuBefore = proxy ? groupCpuSeconds(proxy.child.pid) : NaN;
       const out = await ctx.processes.run(
         `redis-benchmark via ${t}`,
         "redis-benchmark",
@@ -52,6 +60,7 @@ export const tcpRr: Scenario = {
       const rps = new Map<string, number>();
       for (const m of out.matchAll(/^"([A-Z_]+)","([\d.]+)"/gm)) rps.set(m[1]!, Number(m[2]));
       for (const test of TESTS) if (!rps.has(test)) throw new Error(`redis-benchmark via ${t} printed no ${test} figure:\n${out}`);
+      lastCpuUs = proxy ? ((groupCpuSeconds(proxy.child.pid) - cpuBefore) * 1e6) / (n * TESTS.length) : NaN;
       return rps;
     };
 
@@ -61,6 +70,7 @@ export const tcpRr: Scenario = {
       for (const t of ORDER) await bench(t, pipeline, Math.min(requests, 20_000));
       const samples = new Map<string, number[]>();
       const key = (t: Target, test: string): string => `${t}/${test}`;
+      const cpu = new Map<TcpProxyName, number[]>(PROXIES.map((p) => [p, []]));
       for (let round = 0; round < rounds; round++) {
         for (const t of ORDER) {
           const rps = await bench(t, pipeline, requests * (pipeline === 16 ? 4 : 1));
@@ -68,6 +78,7 @@ export const tcpRr: Scenario = {
             if (!samples.has(key(t, test))) samples.set(key(t, test), []);
             samples.get(key(t, test))!.push(v);
           }
+          if (t !== "direct") cpu.get(t)!.push(lastCpuUs);
           ctx.log(`  round ${round + 1}/${rounds} -P ${pipeline} ${t.padEnd(7)} ${TESTS.map((x) => `${x} ${Math.round(rps.get(x)!)}`).join(", ")}`);
         }
       }
@@ -82,6 +93,19 @@ export const tcpRr: Scenario = {
               peer: { name: peer, values: samples.get(key(peer, test))! },
               direct: samples.get(key("direct", test))!,
               ...(peer === "haproxy" ? { target: { text: "≥ 0.9× HAProxy", met: (row: ResultRow) => (row.ratio_to_peer ?? 0) >= 0.9 } } : {}),
+            }),
+          );
+        }
+      }
+      if (cpu.get("legate")!.every(Number.isFinite)) {
+        for (const peer of PROXIES.filter((p) => p !== "legate")) {
+          rows.push(
+            makeRow({
+              scenario: NAME,
+              metric: `proxy CPU µs (user+sys) per request, PING_INLINE+SET+GET, -c ${CLIENTS} -P ${pipeline}, vs ${peer}`,
+              better: "lower",
+              legate: cpu.get("legate")!,
+              peer: { name: peer, values: cpu.get(peer)! },
             }),
           );
         }

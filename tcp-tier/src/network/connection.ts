@@ -12,6 +12,9 @@
 import type { Socket } from "node:net";
 import { EMPTY, FilterManagerImpl } from "./filter-manager.ts";
 import type { Connection, ConnectionCallbacks, ConnectionCloseType, ConnectionEvent, ConnectionInfo, ConnectionStats } from "./filter.ts";
+import { tuneGcForProxying } from "./gc-tuning.ts";
+
+tuneGcForProxying();
 
 let nextId = 1;
 
@@ -153,7 +156,17 @@ export class SocketConnection implements Connection {
   private writeToSocket(data: Uint8Array, endStream: boolean): void {
     if (this.localEnded || this.currentState === "closed") return;
     if (data.length > 0) {
-      this.socket.write(data, this.afterWrite);
+      const socket = this.socket;
+      if (socket.writableLength > 0) {
+        // Queued behind bytes not yet sent: learn when it drains (watermarks, the buffered gauge).
+        socket.write(data, this.afterWrite);
+      } else {
+        // Usually the kernel takes all of it at once. A write callback would cost a process.nextTick
+        // per write even then, so ask for one only when bytes are left over: an empty write queued
+        // behind them completes once they are sent.
+        socket.write(data);
+        if (socket.writableLength > 0) socket.write(EMPTY, this.afterWrite);
+      }
       this.stats?.writeTotal?.inc(data.length);
     }
     if (endStream) {
