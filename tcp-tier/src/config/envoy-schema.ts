@@ -15,7 +15,8 @@ import protobuf from "protobufjs";
 
 /** Absolute paths of the contrib extension protos Legate carries (each next to its filter). */
 const CONTRIB_PROTOS = [
-  fileURLToPath(new URL("../extensions/filters/network/postgres_proxy/postgres_proxy.proto", import.meta.url)),
+  // Not `new URL(…, import.meta.url)`: the edge's type check also sees this file, with the Workers URL type.
+  join(dirname(fileURLToPath(import.meta.url)), "..", "extensions", "filters", "network", "postgres_proxy", "postgres_proxy.proto"),
 ];
 
 export interface EnvoySchema {
