@@ -14,6 +14,9 @@
  *   table quotes medians with min–max and ratios to the bare Worker and to direct. workerd's CPU time
  *   per request is read from /proc for the Worker runs.
  *
+ * - LEGATE_BENCH_EDGE_HCM (JSON) is merged into the edge's HCM for A/B runs of HCM settings; the
+ *   default is Envoy's defaults.
+ *
  * Targets (issue 7): requests/s ≥ 0.9× the bare Worker's, p50 ≤ 1.1× its p50. p99 is reported but
  * says little: workerd stalls 100–450 ms every few seconds here even with a no-op Worker.
  */
@@ -75,7 +78,11 @@ export const edgeHttp: Scenario = {
     const direct = `http://127.0.0.1:${port}`;
 
     // The edge's config, through the loader and `legate push` into local KV.
-    const config = await loadConfig(edgeBootstrap(smallRouteConfig("origin"), [staticCluster("origin", port)]), "the edge-http config");
+    // LEGATE_BENCH_EDGE_HCM: JSON merged into the edge's HttpConnectionManager, for A/B runs of HCM
+    // settings (e.g. '{"stream_idle_timeout":"0s"}', which lets response bodies take the native pipe).
+    const hcmExtra = process.env.LEGATE_BENCH_EDGE_HCM ? (JSON.parse(process.env.LEGATE_BENCH_EDGE_HCM) as Record<string, unknown>) : undefined;
+    if (hcmExtra) ctx.log(`${NAME}: edge HCM with ${JSON.stringify(hcmExtra)} (LEGATE_BENCH_EDGE_HCM)`);
+    const config = await loadConfig(edgeBootstrap(smallRouteConfig("origin"), [staticCluster("origin", port)], hcmExtra), "the edge-http config");
     const persistTo = join(ctx.tmpDir, "edge-state");
     const version = await pushToLocalKv(config, persistTo, NAMESPACE_ID);
     ctx.log(`${NAME}: config ${version.slice(0, 12)} pushed to local KV; bundling the edge and the bare Worker`);

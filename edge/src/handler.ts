@@ -17,8 +17,11 @@ import { ConfigCache, parsePollMs } from "./config-cache.ts";
 import type { Env } from "./env.ts";
 import { consoleLogger } from "./log.ts";
 import { fetchTransport } from "./upstream-transport.ts";
+import { nativeBodyPipe } from "./body-pipe.ts";
 import { edgeWebSocket } from "./websocket.ts";
-import { createStaticRuntime } from "../../shared/runtime/runtime.ts";
+import { createLayeredRuntime } from "../../shared/runtime/runtime.ts";
+import { KvHealth } from "./kv-health.ts";
+import { KvRuntime } from "./kv-runtime.ts";
 
 export interface EdgeHandlerOptions {
   /** Default: the Workers fetch ({@link fetchTransport}). */
@@ -45,7 +48,10 @@ export function createEdgeHandler(options: EdgeHandlerOptions = {}): EdgeHandler
   const cacheFor = (env: Env): ConfigCache<HttpEngine> => {
     if (!cache || !cacheKey || cacheKey.kv !== env.LEGATE_KV || cacheKey.poll !== env.LEGATE_CONFIG_POLL_MS || cacheKey.listener !== env.LEGATE_EDGE_LISTENER) {
       cacheKey = { kv: env.LEGATE_KV, poll: env.LEGATE_CONFIG_POLL_MS, listener: env.LEGATE_EDGE_LISTENER };
+      const kvRuntime = new KvRuntime(env.LEGATE_KV, stats, log);
       cache = new ConfigCache<HttpEngine>({
+        kvRuntime,
+        kvHealth: new KvHealth(env.LEGATE_KV, stats, log),
         kv: env.LEGATE_KV,
         pollMs: parsePollMs(env.LEGATE_CONFIG_POLL_MS, log),
         edgeListener: env.LEGATE_EDGE_LISTENER || undefined,
@@ -59,9 +65,10 @@ export function createEdgeHandler(options: EdgeHandlerOptions = {}): EdgeHandler
             transport,
             stats,
             websocket: edgeWebSocket,
+            bodyPipe: nativeBodyPipe,
             connectionBufferLimitBytes: listener.perConnectionBufferLimitBytes,
-            // layered_runtime static layers; issue 6 feeds runtime flags pushed to KV through the same interface.
-            runtime: createStaticRuntime(model.runtime),
+            // layered_runtime static layers < the KV layer (`legate runtime set`), read live per lookup.
+            runtime: createLayeredRuntime([model.runtime, kvRuntime.layer]),
           }),
       });
     }

@@ -11,7 +11,9 @@
  *    `encodeBody` transforms (reverse order).
  * 4. `onStreamComplete` of every filter, exactly once, when the body has been sent or the stream was
  *    reset (error, or the downstream cancelled); for a response with no streamed body (a local or
- *    direct reply, or none), when the response is handed back.
+ *    direct reply, or none), when the response is handed back. A streamed body is sent through the
+ *    tier's native pipe when nothing needs its bytes (body-pipe.ts), else through one JS stream that
+ *    also enforces the router's body limits (response-guard.ts).
  *
  * Stats: `http.<stat_prefix>.downstream_rq_total`, `downstream_rq_active`, `downstream_rq_completed`,
  * `downstream_rq_<N>xx` (charged when response headers are sent), `downstream_rq_time` (ms, start to
@@ -43,6 +45,8 @@ import type { Runtime } from "../runtime/runtime.ts";
 import { createRouterFactory } from "./router.ts";
 import { DEFAULT_STREAM_IDLE_TIMEOUT_MS } from "../config/compile-hcm-extras.ts";
 import type { UpstreamTransport } from "./upstream-transport.ts";
+import { type BodyPipe, pipeBody } from "./body-pipe.ts";
+import { guardBody, needsProgress, NO_LIMITS } from "./response-guard.ts";
 
 /** Header on local replies made from a ProxyError, naming Envoy's response flag (Legate's addition). */
 export const RESPONSE_FLAGS_HEADER = "x-legate-response-flags";
@@ -80,6 +84,11 @@ export interface HttpEngineOptions {
    * for retries and shadows (unless the route sets `per_request_buffer_limit_bytes`). Default 1 MiB.
    */
   connectionBufferLimitBytes?: number;
+  /**
+   * Hands response bodies to the runtime without a JS wrapper when nothing needs their bytes
+   * (body-pipe.ts). Absent (Node): the JS wrappers always run.
+   */
+  bodyPipe?: BodyPipe;
 }
 
 /** Per-request facilities of the runtime that received the request. */
@@ -144,6 +153,7 @@ export function createHttpEngine(options: HttpEngineOptions): HttpEngine {
     now,
   });
   const requestTimeoutMs = hcm.requestTimeoutMs ?? 0;
+  const bodyPipe = options.bodyPipe;
 
   const http = options.stats.scope(`http.${hcm.statPrefix}.`);
   const stats = {
@@ -215,7 +225,7 @@ export function createHttpEngine(options: HttpEngineOptions): HttpEngine {
             const info = stream.info;
             const flags = info.responseFlags.length;
             lateDecode = decoding.then((late) => {
-              if (late.body !== null && typeof late.body !== "string") void late.body.cancel().catch(() => {});
+              dropBody(late);
               // What the abandoned decode recorded does not describe the stream any more.
               info.responseFlags.length = flags;
               info.responseCodeDetails = "request_overall_timeout";
@@ -235,7 +245,7 @@ export function createHttpEngine(options: HttpEngineOptions): HttpEngine {
       try {
         for (let i = filters.length - 1; i >= 0; i--) await filters[i]!.encodeHeaders?.(stream, response);
       } catch (e) {
-        if (response.body !== null && typeof response.body !== "string") void response.body.cancel().catch(() => {});
+        dropBody(response);
         response = errorReply(stream, toProxyError(e));
       }
       headerHandling.encodeResponse(stream, response);
@@ -256,19 +266,40 @@ export function createHttpEngine(options: HttpEngineOptions): HttpEngine {
       let body = NULL_BODY_STATUS.has(response.status) || request.method === "HEAD" ? null : response.body;
       if (typeof body === "string" && filters.some((f) => f.encodeBody)) body = textStream(body);
       if (body === null || typeof body === "string") {
-        if (response.body !== null && typeof response.body !== "string") void response.body.cancel().catch(() => {});
+        dropBody(response);
         if (stream.log && typeof body === "string") stream.log.bytesSent = utf8Length(body);
         if (lateDecode) void lateDecode.finally(() => done("complete"));
         else done("complete");
         return new Response(body, response);
       }
       const log = stream.log;
-      return new Response(watched(encodeBody(stream, filters, body), done, log ? (n) => void (log.bytesSent += n) : undefined), response);
+      const transforms = encodeTransforms(stream, filters);
+      const guard = response.bodyGuard;
+      if (bodyPipe && !log && transforms.length === 0 && (!guard || !needsProgress(guard.limits))) {
+        // Nothing needs the bytes: the runtime moves them (body-pipe.ts).
+        const piped = pipeBody(bodyPipe, body, response.headers, guard, now, (reason) => done(reason, "proxy"));
+        stream.waitUntil?.(piped.settled);
+        return new Response(piped.readable, response);
+      }
+      const onBytes = log ? (n: number) => void (log.bytesSent += n) : undefined;
+      if (transforms.length === 0) {
+        // One JS wrapper that both enforces the limits and completes the stream.
+        return new Response(guardBody(body, guard?.limits ?? NO_LIMITS, now, guard?.callbacks, { end: done, onBytes }, guard?.timer), response);
+      }
+      if (guard) body = guardBody(body, guard.limits, now, guard.callbacks, undefined, guard.timer);
+      for (const t of transforms) body = through(body, t);
+      return new Response(watched(body, done, onBytes), response);
     },
   };
 }
 
 const REQUEST_TIMED_OUT = Symbol("request timeout");
+
+/** A response that will not be sent: its streamed body is cancelled and its limits' timer stopped. */
+function dropBody(response: HttpResponse): void {
+  response.bodyGuard?.timer?.clear();
+  if (response.body !== null && typeof response.body !== "string") void response.body.cancel().catch(() => {});
+}
 
 /**
  * HCM `request_timeout`: the request body must be read to its end within `timeoutMs` of the stream's
@@ -351,12 +382,14 @@ async function decode(stream: Stream, filters: HttpFilter[], terminal: TerminalH
   }
 }
 
-function encodeBody(stream: Stream, filters: HttpFilter[], body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+/** The filters' encodeBody transforms, in the order the body goes through them (reverse filter order). */
+function encodeTransforms(stream: Stream, filters: HttpFilter[]): TransformStream<Uint8Array, Uint8Array>[] {
+  const out: TransformStream<Uint8Array, Uint8Array>[] = [];
   for (let i = filters.length - 1; i >= 0; i--) {
     const t = filters[i]!.encodeBody?.(stream);
-    if (t) body = through(body, t);
+    if (t) out.push(t);
   }
-  return body;
+  return out;
 }
 
 /**

@@ -7,6 +7,7 @@
  * Not onion middleware: a filter never calls the next one and never re-runs the chain. The router
  * ({@link TerminalHttpFilter}) is last and alone talks to upstreams.
  */
+import type { BodyGuard } from "./response-guard.ts";
 import type { RouteMatch } from "./route-table.ts";
 import type { CompiledVirtualCluster } from "./virtual-clusters.ts";
 
@@ -36,6 +37,11 @@ export interface ResponseHead {
  */
 export interface HttpResponse extends ResponseHead {
   body: ReadableStream<Uint8Array> | string | null;
+  /**
+   * Limits that keep running over a streamed body (the route timeout, idle timeouts, max stream
+   * duration): set by the router, enforced by the engine when it sends the body (response-guard.ts).
+   */
+  bodyGuard?: BodyGuard;
 }
 
 /** What happened to a stream, filled in as it runs; read it in `onStreamComplete` (stats, access log). */

@@ -9,6 +9,7 @@
  * The router uses it only when one of those limits applies to the request.
  */
 import { ProxyError } from "./errors.ts";
+import { StreamTimer } from "./stream-timer.ts";
 
 /** The limits still running when response headers arrive. */
 export interface GuardLimits {
@@ -39,13 +40,56 @@ const EXPIRY_ERRORS: Readonly<Record<GuardExpiry, ConstructorParameters<typeof P
   per_try_idle: "upstream_per_try_idle_timeout",
 };
 
+/** The limits of one response body and whom to tell when they fire (HttpResponse.bodyGuard). */
+export interface BodyGuard {
+  limits: GuardLimits;
+  callbacks: GuardCallbacks;
+  /** The stream's timer, still armed for the route timeout by the upstream call (re-armed, not replaced). */
+  timer?: StreamTimer;
+}
+
+/** The error a downstream body fails with when `kind` expired. */
+export function expiryError(kind: GuardExpiry): ProxyError {
+  return new ProxyError(EXPIRY_ERRORS[kind]);
+}
+
+/** True when a limit needs to see the body's progress (idle timeouts); else one timer at a fixed time suffices. */
+export function needsProgress(l: GuardLimits): boolean {
+  return l.idleMs > 0 || l.perTryIdleMs > 0;
+}
+
 /** True when any limit applies (else the body needs no guard). */
 export function hasLimits(l: GuardLimits): boolean {
   return l.deadline !== Infinity || l.maxDurationDeadline !== Infinity || l.idleMs > 0 || l.perTryIdleMs > 0;
 }
 
-/** Wraps `body` so the limits reset the stream. The returned stream is pulled chunk by chunk (no buffering). */
-export function guardBody(body: ReadableStream<Uint8Array>, limits: GuardLimits, now: () => number, callbacks: GuardCallbacks): ReadableStream<Uint8Array> {
+/** No limit at all (a body watched only for its end). */
+export const NO_LIMITS: GuardLimits = { deadline: Infinity, maxDurationDeadline: Infinity, idleMs: 0, perTryIdleMs: 0 };
+const NO_CALLBACKS: GuardCallbacks = { onExpire() {}, onUpstreamError() {} };
+
+/**
+ * The engine's view of the body's end, so one wrapper both guards the body and completes the stream
+ * (instead of a second wrapper around the first). `end` is called once: `complete` when the body
+ * ended, `reset` by the proxy (a read failed or a limit expired) or by the downstream (it cancelled).
+ */
+export interface BodyWatch {
+  end(reason: "complete" | "reset", by?: "downstream" | "proxy"): void;
+  /** Bytes passed downstream (the access log's %BYTES_SENT%). */
+  onBytes?(n: number): void;
+}
+
+/**
+ * Wraps `body` so the limits reset the stream. The returned stream is pulled chunk by chunk (no
+ * buffering). `callbacks` undefined: no limit's hooks (use with {@link NO_LIMITS}).
+ */
+export function guardBody(
+  body: ReadableStream<Uint8Array>,
+  limits: GuardLimits,
+  now: () => number,
+  callbacks: GuardCallbacks = NO_CALLBACKS,
+  watch?: BodyWatch,
+  streamTimer?: StreamTimer,
+): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   let lastActivity = now();
   let finished = false;
@@ -61,7 +105,7 @@ export function guardBody(body: ReadableStream<Uint8Array>, limits: GuardLimits,
     if (reading) cancelPending = true;
     else void reader.cancel().catch(() => {});
   };
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timer = streamTimer ?? new StreamTimer();
   let controller!: ReadableStreamDefaultController<Uint8Array>;
 
   const due = (): { at: number; kind: GuardExpiry } => {
@@ -74,18 +118,16 @@ export function guardBody(body: ReadableStream<Uint8Array>, limits: GuardLimits,
   };
   const finish = () => {
     finished = true;
-    if (timer !== undefined) clearTimeout(timer);
-    timer = undefined;
+    timer.clear();
   };
   const arm = () => {
     const { at, kind } = due();
-    if (at === Infinity) return;
-    const wait = at - now();
-    if (wait <= 0) return expire(kind);
-    timer = setTimeout(() => {
-      timer = undefined;
+    if (at === Infinity) return timer.clear();
+    const t = now();
+    if (at - t <= 0) return expire(kind);
+    timer.arm(at, t, () => {
       if (!finished) arm();
-    }, Math.ceil(wait));
+    });
   };
   const expire = (kind: GuardExpiry) => {
     if (finished) return;
@@ -93,6 +135,7 @@ export function guardBody(body: ReadableStream<Uint8Array>, limits: GuardLimits,
     callbacks.onExpire(kind);
     controller.error(new ProxyError(EXPIRY_ERRORS[kind]));
     cancelUpstream();
+    watch?.end("reset", "proxy");
   };
 
   return new ReadableStream<Uint8Array>(
@@ -112,6 +155,7 @@ export function guardBody(body: ReadableStream<Uint8Array>, limits: GuardLimits,
           finish();
           callbacks.onUpstreamError(e);
           c.error(e);
+          watch?.end("reset", "proxy");
           return;
         }
         reading = false;
@@ -122,14 +166,18 @@ export function guardBody(body: ReadableStream<Uint8Array>, limits: GuardLimits,
         if (r.done) {
           finish();
           c.close();
+          watch?.end("complete");
           return;
         }
         lastActivity = now();
+        watch?.onBytes?.(r.value.byteLength);
         c.enqueue(r.value);
       },
       cancel() {
+        const wasFinished = finished;
         finish();
         cancelUpstream();
+        if (!wasFinished) watch?.end("reset", "downstream");
       },
     },
     { highWaterMark: 0 },

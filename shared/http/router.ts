@@ -17,7 +17,8 @@
  *    headers or a classified failure;
  * 6. the response goes back with `x-envoy-upstream-service-time` and, when configured,
  *    `x-envoy-attempt-count`; the route timeout, idle timeouts and max stream duration keep watching
- *    its body (response-guard.ts).
+ *    its body: the router hands them to the engine as `bodyGuard` (with the request's one timer,
+ *    stream-timer.ts), which enforces them as it sends the body (response-guard.ts, body-pipe.ts).
  *
  * Stats, with Envoy's names: `http.<stat_prefix>.no_route`, `no_cluster`, `rq_direct_response`,
  * `rq_total`, `downstream_rq_idle_timeout`, `downstream_rq_max_duration_reached`; per cluster the
@@ -36,8 +37,9 @@ import { isProxyError, ProxyError } from "./errors.ts";
 import type { HttpResponse, HttpStream, TerminalHttpFilter, TerminalHttpFilterFactory } from "./filter.ts";
 import { sendShadows } from "./mirror.ts";
 import { isTrustedRequest, takeRequestControls } from "./request-controls.ts";
-import { guardBody, hasLimits, type GuardLimits } from "./response-guard.ts";
+import { type BodyGuard, hasLimits, type GuardLimits } from "./response-guard.ts";
 import { stripHopByHop } from "./headers.ts";
+import { StreamTimer } from "./stream-timer.ts";
 import { type CompiledRetryPolicy, compileRetryPolicy } from "./retry-policy.ts";
 import { createRetryState } from "./retry-state.ts";
 import { RouterClusterStats } from "./router-stats.ts";
@@ -264,6 +266,8 @@ export function createRouterFactory(options: RouterOptions): TerminalHttpFilterF
       }
       const maxDurationDeadline = policy.maxStreamDurationMs > 0 ? stream.info.startTime + policy.maxStreamDurationMs : Infinity;
       const callStart = now();
+      // One timer for the route timeout, from the request through the response body.
+      const timer = new StreamTimer();
       let result: UpstreamCallResult;
       try {
         result = await runUpstreamCall({
@@ -291,6 +295,8 @@ export function createRouterFactory(options: RouterOptions): TerminalHttpFilterF
           onStreamLimit,
           onHost: (host) => (stream.info.upstreamHost = host.hostPort),
           now,
+          timer,
+          start: callStart,
         });
       } catch (e) {
         if (isProxyError(e) && e.flags.includes("UO")) {
@@ -310,7 +316,8 @@ export function createRouterFactory(options: RouterOptions): TerminalHttpFilterF
       if (result.flags.length) out.set(RESPONSE_FLAGS_HEADER, result.flags.join(","));
       if (setCookies) for (const c of setCookies) out.append("set-cookie", c);
 
-      let responseBody: ReadableStream<Uint8Array> | null = response.body;
+      const responseBody: ReadableStream<Uint8Array> | null = response.body;
+      let bodyGuard: BodyGuard | undefined;
       // An upgrade's 101 leaves the stream to the WebSocket pump: no body to watch.
       if (responseBody && response.status !== 101) {
         const limits: GuardLimits = {
@@ -322,19 +329,24 @@ export function createRouterFactory(options: RouterOptions): TerminalHttpFilterF
         };
         if (hasLimits(limits)) {
           const stats = routerStats;
-          responseBody = guardBody(responseBody, limits, now, {
-            onExpire: (kind) => {
-              stats.txReset.inc();
-              if (kind === "timeout") stats.timeout.inc();
-              else if (kind === "per_try_idle") stats.perTryIdleTimeout.inc();
-              else onStreamLimit(kind);
-              stream.info.responseFlags.push(kind === "idle" ? "SI" : kind === "max_duration" ? "DT" : "UT");
+          bodyGuard = {
+            limits,
+            callbacks: {
+              onExpire: (kind) => {
+                stats.txReset.inc();
+                if (kind === "timeout") stats.timeout.inc();
+                else if (kind === "per_try_idle") stats.perTryIdleTimeout.inc();
+                else onStreamLimit(kind);
+                stream.info.responseFlags.push(kind === "idle" ? "SI" : kind === "max_duration" ? "DT" : "UT");
+              },
+              onUpstreamError: () => stats.rxReset.inc(),
             },
-            onUpstreamError: () => stats.rxReset.inc(),
-          });
+            timer,
+          };
         }
       }
-      return { status: response.status, statusText: response.statusText, headers: out, body: responseBody };
+      if (!bodyGuard) timer.clear();
+      return { status: response.status, statusText: response.statusText, headers: out, body: responseBody, bodyGuard };
     }
 
     onStreamComplete(): void {

@@ -35,6 +35,7 @@ import type { ResetKind, RetryState, RetryStatus } from "./retry-state.ts";
 import type { RouterClusterStats } from "./router-stats.ts";
 import { type AttemptRequest, bytesStream, urlAuthority } from "./upstream-request.ts";
 import type { UpstreamTransport } from "./upstream-transport.ts";
+import { StreamTimer } from "./stream-timer.ts";
 
 /** What one request's upstream call needs. Built by the router per routed request. */
 export interface UpstreamCallOptions {
@@ -75,6 +76,13 @@ export interface UpstreamCallOptions {
   /** Called whenever an attempt is sent to a host (for %UPSTREAM_HOST%). */
   onHost(host: UpstreamHost): void;
   now(): number;
+  /**
+   * The stream's timer (stream-timer.ts), with `start` the monotonic time the route timeout counts
+   * from. Given: when the call yields response headers the timer is left running for the caller, who
+   * re-arms it for the body or clears it. Absent: the call uses and clears its own.
+   */
+  timer?: StreamTimer;
+  start?: number;
 }
 
 /** The response an upstream call settled on. */
@@ -122,7 +130,9 @@ class UpstreamCall {
   private readonly attempts: Attempt[] = [];
   private readonly tried = new Set<UpstreamHost>();
   private readonly backoffs = new Set<ReturnType<typeof setTimeout>>();
-  private streamTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly timer: StreamTimer;
+  /** The caller's timer is left to it (the call yielded response headers). */
+  private handedOver = false;
   private streamLimit: { at: number; kind: "timeout" | "idle" | "max_duration" } | undefined;
   private readonly flags: string[] = [];
   private readonly t0: number;
@@ -131,7 +141,8 @@ class UpstreamCall {
 
   constructor(options: UpstreamCallOptions) {
     this.o = options;
-    this.t0 = options.now();
+    this.t0 = options.start ?? options.now();
+    this.timer = options.timer ?? new StreamTimer();
   }
 
   async run(): Promise<UpstreamCallResult> {
@@ -142,7 +153,10 @@ class UpstreamCall {
       for (;;) {
         const ev = await this.next();
         const result = this.handle(ev);
-        if (result) return result;
+        if (result) {
+          this.handedOver = this.o.timer !== undefined;
+          return result;
+        }
       }
     } finally {
       this.cleanup();
@@ -174,7 +188,7 @@ class UpstreamCall {
     if (o.idleTimeoutMs > 0 && (!limit || this.t0 + o.idleTimeoutMs < limit.at)) limit = { at: this.t0 + o.idleTimeoutMs, kind: "idle" };
     if (o.maxDurationDeadline !== Infinity && (!limit || o.maxDurationDeadline < limit.at)) limit = { at: o.maxDurationDeadline, kind: "max_duration" };
     this.streamLimit = limit;
-    if (limit) this.streamTimer = setTimeout(() => this.push({ kind: "stream_timer" }), Math.max(0, Math.ceil(limit.at - this.t0)));
+    if (limit) this.timer.arm(limit.at, this.t0, () => this.push({ kind: "stream_timer" }));
   }
 
   /** Sends one attempt. Returns the failure when none could be sent (no host, overflow). */
@@ -345,7 +359,6 @@ class UpstreamCall {
   }
 
   private onStreamTimer(): UpstreamCallResult | undefined {
-    this.streamTimer = undefined;
     const limit = this.streamLimit!;
     const o = this.o;
     for (const a of this.attempts) if (a.state === "waiting") this.abandon(a, true);
@@ -418,7 +431,7 @@ class UpstreamCall {
     // Answers that arrived but were not handled (the call ended first) are dropped.
     for (const ev of this.queue) if (ev.kind === "headers") discard(ev.response);
     this.queue.length = 0;
-    if (this.streamTimer !== undefined) clearTimeout(this.streamTimer);
+    if (!this.handedOver) this.timer.clear();
     for (const t of this.backoffs) clearTimeout(t);
     this.backoffs.clear();
     for (const a of this.attempts) {
