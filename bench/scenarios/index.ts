@@ -9,5 +9,9 @@ import { engineOverhead } from "./engine-overhead.ts";
 import { routeMatch } from "./route-match.ts";
 import { tcpBulk } from "./tcp-bulk.ts";
 import { tcpRr } from "./tcp-rr.ts";
+import { memory } from "./memory.ts";
+import { postgres } from "./postgres.ts";
+import { redis } from "./redis.ts";
+import { udp } from "./udp.ts";
 
-export const SCENARIOS: readonly Scenario[] = [routeMatch, engineOverhead, edgeHttp, tcpBulk, tcpRr];
+export const SCENARIOS: readonly Scenario[] = [routeMatch, engineOverhead, edgeHttp, tcpBulk, tcpRr, udp, redis, postgres, memory];
