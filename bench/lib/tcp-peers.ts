@@ -2,7 +2,8 @@
  * The TCP proxies the tcp-* scenarios compare, each started as its own process on a port chosen here,
  * forwarding every connection to one upstream on loopback:
  *
- * - Legate's tcp tier: `bin/legate.js -c <yaml>` with one listener whose only filter is tcp_proxy;
+ * - Legate's tcp tier: `bin/legate.js -c <yaml> --concurrency 1` (one process: the default is a worker
+ *   per CPU) with one listener whose only filter is tcp_proxy;
  * - HAProxy in `mode tcp` (`haproxy -db -f <cfg>`);
  * - nginx's stream module (`nginx -g 'daemon off;'`, one worker);
  * - socat (`TCP-LISTEN:...,fork TCP:...`, a process per connection).
@@ -72,8 +73,10 @@ export async function startTcpProxy(ctx: ScenarioContext, name: TcpProxyName, up
     case "legate": {
       const file = join(dir, `legate-tcp-${port}.yaml`);
       writeFileSync(file, legateYaml(port, upstreamPort));
-      // The tcp tier's own Node (node_modules/.bin/node, via bin/legate.js), as users run it.
-      child = ctx.processes.start("legate", process.execPath, [join(ctx.root, "bin", "legate.js"), "-c", file, "--log-level", "warning"], { cwd: ctx.root, ...cpus });
+      // The tcp tier's own Node (node_modules/.bin/node, via bin/legate.js), as users run it, but in one
+      // process (`--concurrency 1`; the default is one worker per CPU), so it is one core against
+      // single-threaded HAProxy and nginx.
+      child = ctx.processes.start("legate", process.execPath, [join(ctx.root, "bin", "legate.js"), "-c", file, "--concurrency", "1", "--log-level", "warning"], { cwd: ctx.root, ...cpus });
       break;
     }
     case "haproxy": {

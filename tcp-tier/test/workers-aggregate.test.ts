@@ -79,6 +79,7 @@ describe("StatsAggregator", () => {
     const stats = new StatsStore();
     const agg = new StatsAggregator(stats);
     const host = (cxActive: number, cxTotal: number, failed = false) => ({
+      hostPort: "127.0.0.1:9",
       address: "127.0.0.1",
       port: 9,
       addressString: "127.0.0.1:9",
@@ -99,8 +100,11 @@ describe("StatsAggregator", () => {
     const [c] = agg.clusters(models);
     expect(c!.hosts).toHaveLength(1);
     expect(c!.hosts[0]).toMatchObject({ cxActive: 3, cxTotal: 11, healthFlags: "/failed_active_hc", priority: 1, locality: { region: "eu", zone: "a" } });
+    // What the primary publishes to KV: the same merge, failed when any worker's checker says so.
+    expect(agg.healthSources(models)).toEqual([{ name: "up", model: { name: "up" }, hosts: [{ hostPort: "127.0.0.1:9", failedActiveHc: true }] }]);
     agg.remove(2, 1);
     expect(agg.clusters(models)[0]!.hosts[0]).toMatchObject({ cxActive: 1, cxTotal: 11, healthFlags: "healthy" });
+    expect(agg.healthSources(models)[0]!.hosts).toEqual([{ hostPort: "127.0.0.1:9", failedActiveHc: false }]);
   });
 
   it("names Envoy's per-handler listener stats and classifies gauges", () => {

@@ -161,7 +161,7 @@ describe("legate -c (serve) and --mode init_only", () => {
     const dir = tempDir();
     const path = writeConfig(dir, "envoy.yaml", tcpProxyYaml(p));
 
-    const child = spawn(process.execPath, [LEGATE_BIN, "-c", path, "--concurrency", "1", "--log-level", "debug"], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [LEGATE_BIN, "-c", path, "--log-level", "debug"], { stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once("exit", (code, signal) => r({ code, signal })));
@@ -223,7 +223,7 @@ describe("legate -c (serve) and --mode init_only", () => {
     const dir = tempDir();
     const path = writeConfig(dir, "envoy.yaml", tcpProxyYaml(p));
     const log = join(dir, "legate.log");
-    const r = await runLegate(["-c", path, "--mode", "init_only", "--log-path", log, "--concurrency", "1"]);
+    const r = await runLegate(["-c", path, "--mode", "init_only", "--log-path", log]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     const text = readFileSync(log, "utf8");
@@ -250,7 +250,7 @@ describe("legate -c (serve) and --mode init_only", () => {
     cleanups.push(() => new Promise<void>((r) => holder.close(() => r())));
     const dir = tempDir();
     const path = writeConfig(dir, "envoy.yaml", tcpProxyYaml(p));
-    const r = await runLegate(["-c", path, "--concurrency", "1"]);
+    const r = await runLegate(["-c", path]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/\[critical\]\[main\] error initializing configuration/);
     expect(await isListening(p.admin)).toBe(false);

@@ -5,6 +5,11 @@
  * Envoy without `layered_runtime` runs a static layer `base` (empty) and an admin layer `admin`, so
  * `/runtime_modify` works out of the box; a config with explicit layers has no admin layer (Legate does
  * not support `admin_layer` entries yet) and `/runtime_modify` then answers 503, as Envoy does without one.
+ *
+ * With `--concurrency N` (N > 1) the primary owns the layers that change at run time (the KV layer and
+ * the admin layer): {@link RuntimeLayers.onChange} tells it of every change, and it sends
+ * {@link RuntimeLayers.dynamicValues} to each worker, which applies them with {@link RuntimeLayers.setDynamic}
+ * (tcp-tier/src/workers/). The static layers every process reads from the config itself.
  */
 
 import { createLayeredRuntime, type Runtime, type RuntimeLayer, type RuntimeValue } from "../../../shared/runtime/runtime.ts";
@@ -28,6 +33,8 @@ export class RuntimeLayers {
    * a KV poll and a reload's new static layers are all seen without rebuilding anything.
    */
   readonly live: Runtime;
+  /** Called after every change of the KV or admin layer (the primary forwards them to its workers). */
+  onChange: (() => void) | undefined;
 
   constructor(canonical: Record<string, unknown>, kv?: RuntimeLayer) {
     this.kv = kv;
@@ -101,7 +108,28 @@ export class RuntimeLayers {
       if (v === "") this.adminValues.delete(k);
       else this.adminValues.set(k, v);
     }
+    this.onChange?.();
     return true;
+  }
+
+  /** The KV layer's values changed (kv/runtime-poller.ts): tells {@link onChange}. */
+  kvChanged(): void {
+    this.onChange?.();
+  }
+
+  /** The layers that change at run time, as JSON-friendly entries: the KV layer's and the admin layer's. */
+  dynamicValues(): { kv: [string, RuntimeValue][]; admin: [string, string][] } {
+    return { kv: this.kv ? [...this.kv.values] : [], admin: [...this.adminValues] };
+  }
+
+  /**
+   * A worker's copy of the primary's {@link dynamicValues}: replaces the admin values and, when this
+   * instance has a KV layer, the KV values.
+   */
+  setDynamic(values: { kv: [string, RuntimeValue][]; admin: [string, string][] }): void {
+    if (this.kv) this.kv.replace(new Map(values.kv));
+    this.adminValues.clear();
+    for (const [k, v] of values.admin) this.adminValues.set(k, v);
   }
 }
 

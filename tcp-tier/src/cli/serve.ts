@@ -9,9 +9,12 @@
  * swap; a bad config is refused and the running one keeps serving). SIGTERM and SIGINT drain (listeners
  * stop accepting, connections get up to `--drain-time-s` to finish) and exit; a second signal exits at once.
  *
- * `--concurrency N` with N > 1 runs a primary process and N worker processes (tcp-tier/src/workers/);
- * everything above works the same, the primary forwarding to the workers.
+ * `--concurrency N` with N > 1 (the default is the CPU count) runs a primary process and N worker
+ * processes (tcp-tier/src/workers/); everything above works the same, the primary forwarding to the
+ * workers. With LEGATE_KV the primary polls the runtime flags (forwarding each change to the workers)
+ * and publishes the workers' merged health verdicts.
  */
+import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { formatIssue, isError } from "../../../shared/config/issues.ts";
 import { healthNodeId, type KvControl, startKvControl } from "../kv/control.ts";
@@ -26,10 +29,12 @@ import { loadForCli } from "./validate.ts";
 import { versionString } from "./version.ts";
 
 /**
- * `--concurrency` when not given: 1, one process (Envoy's default is the CPU count). Worker processes
- * are opt-in: see docs/tcp-tier.md "Process" for why.
+ * `--concurrency` when not given: the CPU count (`os.availableParallelism()`), as Envoy's; 1 on a
+ * one-CPU machine is the single-process path.
  */
-export const DEFAULT_CONCURRENCY = 1;
+export function defaultConcurrency(): number {
+  return Math.max(1, availableParallelism());
+}
 
 /** Envoy's /server_info `command_line_options`, with Envoy's field names and enum spellings. */
 export function commandLineOptions(args: EnvoyArgs): Record<string, unknown> {
@@ -64,12 +69,11 @@ export async function runServe(args: EnvoyArgs, io: ResolvedIo, logger: CliLogge
   for (const w of loaded.warnings) logger.warn(formatIssue(w));
 
   let handle: Awaited<ReturnType<typeof startServer>>;
-  const concurrency = args.concurrency ?? DEFAULT_CONCURRENCY;
+  const concurrency = args.concurrency ?? defaultConcurrency();
   let kvControl: KvControl | undefined;
   try {
     // LEGATE_KV=local|remote: runtime flags from KV, layered under the admin layer (tcp-tier/src/kv/control.ts).
     kvControl = await startKvControl(io.env, io.cwd, logger);
-    if (kvControl && concurrency > 1) logger.warn("LEGATE_KV: the KV runtime layer applies with --concurrency 1 only; the workers do not read it");
     const serverOptions = {
       ...(kvControl ? { kvRuntime: kvControl.runtime.layer } : {}),
       canonical: loaded.canonical,
@@ -82,19 +86,28 @@ export async function runServe(args: EnvoyArgs, io: ResolvedIo, logger: CliLogge
       ...(io.env.LEGATE_ADMIN_TOKEN ? { adminToken: io.env.LEGATE_ADMIN_TOKEN } : {}),
     };
     // --concurrency 1: one process, no workers (tcp-tier/src/workers/ is the N > 1 case).
-    handle =
-      concurrency > 1
-        ? await startPrimary({
-            ...serverOptions,
-            concurrency,
-            baseDir: io.cwd,
-            ...(args.logPath !== undefined ? { logPath: resolve(io.cwd, args.logPath) } : {}),
-            ...(edgeListener !== undefined ? { edgeListener } : {}),
-          })
-        : await startServer(serverOptions);
-    // The live cluster set (it follows reloads); Cluster objects carry their model and health verdicts.
-    const liveClusters = handle.adminContext.clusters;
-    if (kvControl && concurrency === 1) kvControl.startHealth(() => liveClusters.all() as unknown as Iterable<HealthSourceCluster>, healthNodeId(io.env, loaded.model.node.id || undefined));
+    let healthSources: () => Iterable<HealthSourceCluster>;
+    if (concurrency > 1) {
+      const primary = await startPrimary({
+        ...serverOptions,
+        concurrency,
+        baseDir: io.cwd,
+        ...(args.logPath !== undefined ? { logPath: resolve(io.cwd, args.logPath) } : {}),
+        ...(edgeListener !== undefined ? { edgeListener } : {}),
+      });
+      handle = primary;
+      // The workers' verdicts, merged in the primary (tcp-tier/src/workers/aggregate.ts).
+      healthSources = () => primary.healthSources();
+    } else {
+      handle = await startServer(serverOptions);
+      // The live cluster set (it follows reloads); Cluster objects carry their model and health verdicts.
+      const liveClusters = handle.adminContext.clusters;
+      healthSources = () => liveClusters.all() as unknown as Iterable<HealthSourceCluster>;
+    }
+    // KV runtime changes reach every consumer (with workers: the primary forwards them).
+    const runtimeLayers = handle.adminContext.runtime;
+    kvControl?.runtime.onChange(() => runtimeLayers.kvChanged());
+    if (kvControl) kvControl.startHealth(healthSources, healthNodeId(io.env, loaded.model.node.id || undefined));
   } catch (e) {
     await kvControl?.close();
     logger.critical(`error initializing configuration '${configName}': ${(e as Error).message}`);

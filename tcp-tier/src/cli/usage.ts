@@ -40,8 +40,8 @@ Where:
    -l <level>, --log-level <level>
                             trace, debug, info (default), warning (or warn), error, critical, off
    --log-path <path>        Append logs to this file (default: stderr)
-   --concurrency <n>        Worker processes sharing the listeners (default: 1, one process;
-                            n > 1: a primary process and n workers; 0 means 1)
+   --concurrency <n>        Worker processes sharing the listeners (default: the CPU count;
+                            1: one process; n > 1: a primary process and n workers; 0 means 1)
    --drain-time-s <s>       How long draining listeners keep their connections (default: 600)
    --edge-listener <name>   The listener the edge Worker serves (besides any listener with
                             metadata filter_metadata.legate.edge: true); the tcp tier skips it

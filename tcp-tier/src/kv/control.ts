@@ -60,11 +60,18 @@ export async function startKvControl(env: Record<string, string | undefined>, cw
   if (!settings) return undefined;
   const { target } = openKvTarget(settings.kv, env, cwd);
   const runtime = new KvRuntimePoller(target, logger, settings.pollMs);
+  // The local target opens miniflare on first use, which adds SIGINT/SIGTERM handlers that exit at once
+  // (code 130/143). The CLI has its own (drain, then close KV, which disposes of miniflare): drop those.
+  const before = { SIGINT: process.listeners("SIGINT"), SIGTERM: process.listeners("SIGTERM") };
   try {
     await runtime.start();
   } catch (e) {
     await target.close().catch(() => undefined);
     throw e;
+  } finally {
+    for (const sig of ["SIGINT", "SIGTERM"] as const) {
+      for (const l of process.listeners(sig)) if (!before[sig].includes(l)) process.off(sig, l);
+    }
   }
   logger.info(`reading runtime flags from ${target.description} every ${settings.pollMs} ms`);
   let health: KvHealthPublisher | undefined;

@@ -30,6 +30,7 @@ export class KvRuntimePoller {
   private timer: ReturnType<typeof setInterval> | undefined;
   private running: Promise<void> | undefined;
   private lastProblem: string | undefined;
+  private readonly changeListeners: (() => void)[] = [];
 
   constructor(reader: KvReader, logger: Logger, pollMs = DEFAULT_KV_POLL_MS) {
     this.reader = reader;
@@ -50,6 +51,15 @@ export class KvRuntimePoller {
       this.running = undefined;
     });
     return this.running;
+  }
+
+  /** Calls `fn` after each change of the layer's values (the primary forwards them to its workers). */
+  onChange(fn: () => void): void {
+    this.changeListeners.push(fn);
+  }
+
+  private changed(): void {
+    for (const fn of this.changeListeners) fn();
   }
 
   /** Stops polling; waits for a read in flight. */
@@ -73,6 +83,7 @@ export class KvRuntimePoller {
         this.layer.replace(new Map());
         this.version = undefined;
         this.logger.info(`${RUNTIME_KEY} is gone: the KV runtime layer is empty`);
+        this.changed();
       }
       return;
     }
@@ -86,6 +97,7 @@ export class KvRuntimePoller {
     this.layer.replace(new Map(Object.entries(doc.values)));
     this.version = doc.version;
     this.logger.info(`loaded KV runtime version ${doc.version} (${Object.keys(doc.values).length} keys) from ${this.reader.description}`);
+    this.changed();
   }
 
   private problem(key: string, message: string): void {

@@ -11,12 +11,14 @@
  *   every worker sets to the same config-derived figure, which are taken once (see {@link gaugeMerge}).
  * - Histograms: each report carries the bucket, count and sum increases and (up to a bound) the samples,
  *   which the primary records again (quantiles, statsd timers); the exact increases then fix the totals.
- * - /clusters: per host, connection figures summed over the live workers.
+ * - /clusters: per host, connection figures summed over the live workers; the same merge of health
+ *   verdicts is what the primary publishes to KV ({@link StatsAggregator.healthSources}).
  * - Per worker: Envoy's per-handler listener stats (`listener.<address>.worker_<i>.downstream_cx_*`).
  */
 import type { ClusterModel } from "../../../shared/config/model.ts";
 import { DEFAULT_BUCKETS, type StatsStore } from "../../../shared/stats/store.ts";
 import type { ClusterView, HostView } from "../admin/handlers.ts";
+import type { HealthSourceCluster } from "../kv/health-publisher.ts";
 import type { HostReport, StatsReport } from "./protocol.ts";
 
 /**
@@ -149,6 +151,29 @@ export class StatsAggregator {
   listenerAddresses(): Map<string, { address: string; port: number }> {
     const out = new Map<string, { address: string; port: number }>();
     for (const w of this.workers.values()) for (const [name, address, port] of w.listeners) if (!out.has(name)) out.set(name, { address, port });
+    return out;
+  }
+
+  /**
+   * The active-health-check verdicts to publish to KV (kv/health-publisher.ts), in config order: a host
+   * is failed when any live worker's checker found it so, as /clusters shows it.
+   */
+  healthSources(models: ReadonlyMap<string, ClusterModel>): HealthSourceCluster[] {
+    const out: HealthSourceCluster[] = [];
+    for (const [name, model] of models) {
+      const hosts = new Map<string, { hostPort: string; failedActiveHc: boolean }>();
+      for (const w of this.workers.values()) {
+        for (const c of w.clusters) {
+          if (c.name !== name) continue;
+          for (const h of c.hosts) {
+            const seen = hosts.get(h.hostPort);
+            if (!seen) hosts.set(h.hostPort, { hostPort: h.hostPort, failedActiveHc: h.failedActiveHc });
+            else if (h.failedActiveHc) seen.failedActiveHc = true;
+          }
+        }
+      }
+      out.push({ name, model, hosts: [...hosts.values()] });
+    }
     return out;
   }
 

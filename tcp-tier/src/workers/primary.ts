@@ -13,7 +13,12 @@
  *   reload is rejected and no other worker sees it. Otherwise the others apply it; one that fails is
  *   restarted, so it comes back on the new config.
  * - Admin commands that act on the data plane (/drain_listeners, /healthcheck/fail|ok, /logging) are
- *   forwarded to every worker; /reset_counters, /runtime_modify act on the primary's figures.
+ *   forwarded to every worker; /reset_counters acts on the primary's figures.
+ * - Runtime: the primary owns the layers that change at run time (the KV poller's layer, the admin layer
+ *   /runtime_modify writes) and /runtime shows them; each change goes whole to every worker (and the
+ *   current set to a worker that starts or restarts), whose live runtime the filters read.
+ * - Health to KV (LEGATE_KV): the primary publishes the workers' checker verdicts merged as /clusters
+ *   shows them ({@link PrimaryHandle.healthSources}).
  * - A worker that exits unexpectedly is counted (`legate.workers.restarts`), logged and forked again
  *   (after a growing back-off if it keeps failing); the other workers and their connections carry on.
  * - SIGTERM (drainAndClose): every worker drains (stops accepting, connections get the drain time) and
@@ -28,6 +33,7 @@ import { AdminServer } from "../admin/admin-server.ts";
 import type { AdminContext, ServerState } from "../admin/handlers.ts";
 import { RuntimeLayers } from "../admin/runtime-layers.ts";
 import type { CliLogger } from "../cli/logger.ts";
+import type { HealthSourceCluster } from "../kv/health-publisher.ts";
 import { type ReloadOutcome, stableJson } from "../reload/apply.ts";
 import { DEFAULT_DRAIN_TIME_MS, isLoopback, type ServerHandle, type ServerOptions, tokenCheck, versionNumber } from "../server.ts";
 import { StatsdSinks } from "../stats/statsd.ts";
@@ -43,6 +49,12 @@ export interface PrimaryOptions extends ServerOptions {
   edgeListener?: string;
   /** Where relative file names in the config resolve (the CLI's working directory). */
   baseDir: string;
+}
+
+/** The primary's handle: a {@link ServerHandle} plus what only the primary has. */
+export interface PrimaryHandle extends ServerHandle {
+  /** The workers' active-health-check verdicts, merged (a host failed in any worker is failed), for KV. */
+  healthSources(): HealthSourceCluster[];
 }
 
 /** How long an admin read waits for the workers' fresh figures before rendering what it has. */
@@ -63,7 +75,7 @@ interface Slot {
 }
 
 /** Forks the workers and serves the admin port. Resolves once every worker is serving; rejects (after stopping them) if one cannot start. */
-export async function startPrimary(opts: PrimaryOptions): Promise<ServerHandle> {
+export async function startPrimary(opts: PrimaryOptions): Promise<PrimaryHandle> {
   const { logger } = opts;
   const n = opts.concurrency;
   const drainTimeMs = opts.drainTimeMs ?? DEFAULT_DRAIN_TIME_MS;
@@ -168,6 +180,7 @@ export async function startPrimary(opts: PrimaryOptions): Promise<ServerHandle> 
             ...(opts.logPath !== undefined ? { logPath: opts.logPath } : {}),
             ...(opts.edgeListener !== undefined ? { edgeListener: opts.edgeListener } : {}),
             baseDir: opts.baseDir,
+            runtime: ctx.runtime.dynamicValues(),
           });
           break;
         case "ready":
@@ -175,6 +188,8 @@ export async function startPrimary(opts: PrimaryOptions): Promise<ServerHandle> 
           slot.readySince = Date.now();
           workerStats.active.set(live().length);
           if (healthCheckFailed) sendTo(worker, { t: "healthcheck", failed: true });
+          // A runtime change made while it started missed it: the whole current set again.
+          sendTo(worker, { t: "runtime", values: ctx.runtime.dynamicValues() });
           for (const inboundOnly of drained) sendTo(worker, { t: "drain_listeners", graceful: false, inboundOnly });
           startWaiters.get(worker)?.resolve();
           startWaiters.delete(worker);
@@ -303,7 +318,7 @@ export async function startPrimary(opts: PrimaryOptions): Promise<ServerHandle> 
     commandLineOptions: opts.commandLineOptions ?? {},
     logger: adminLogger,
     loggerName: opts.loggerName ?? "main",
-    runtime: new RuntimeLayers(opts.canonical),
+    runtime: new RuntimeLayers(opts.canonical, opts.kvRuntime),
     refreshServerStats,
     shutdown: () => {
       logger.info("shutting down on /quitquitquit");
@@ -327,6 +342,9 @@ export async function startPrimary(opts: PrimaryOptions): Promise<ServerHandle> 
       gracefulTimers.add(t);
     },
   };
+
+  // The primary owns the KV and admin runtime layers; every change goes to every worker whole.
+  ctx.runtime.onChange = () => broadcast({ t: "runtime", values: ctx.runtime.dynamicValues() });
 
   logger.info(`starting ${n} worker processes (--concurrency ${n})`);
   try {
@@ -444,5 +462,6 @@ export async function startPrimary(opts: PrimaryOptions): Promise<ServerHandle> 
     drainAndClose,
     close,
     adminContext: ctx,
+    healthSources: () => agg.healthSources(ctx.model.clusters),
   };
 }

@@ -4,9 +4,18 @@
  * the validated canonical config and each worker compiles it itself.
  */
 import type { LogLevel } from "../../../shared/log.ts";
+import type { RuntimeValue } from "../../../shared/runtime/runtime.ts";
+
+/** The runtime layers the primary owns (KV, admin), sent whole on every change (admin/runtime-layers.ts). */
+export interface RuntimeValues {
+  kv: [string, RuntimeValue][];
+  admin: [string, string][];
+}
 
 /** One upstream host's connection counts, as a worker reports them for /clusters. */
 export interface HostReport {
+  /** `address:port` as health keys name it (kv/health-publisher.ts). */
+  hostPort: string;
   address: string;
   port: number;
   addressString: string;
@@ -60,6 +69,8 @@ export interface StartMessage {
   logPath?: string;
   edgeListener?: string;
   baseDir: string;
+  /** The primary's KV and admin runtime values when the worker starts. */
+  runtime: RuntimeValues;
 }
 
 export type ToWorker =
@@ -69,6 +80,7 @@ export type ToWorker =
   | { t: "drain_listeners"; graceful: boolean; inboundOnly: boolean }
   | { t: "healthcheck"; failed: boolean }
   | { t: "log_level"; level: LogLevel }
+  | { t: "runtime"; values: RuntimeValues }
   | { t: "drain" }
   | { t: "close" };
 

@@ -5,12 +5,14 @@
  * primary's listen socket (see docs/tcp-tier.md "Process"). Worker 0 alone also runs the UDP listeners.
  *
  * The worker reports its stats to the primary every {@link REPORT_MS} and when asked (`collect`), applies
- * reloads and admin commands the primary forwards, and exits when the primary says `drain` or `close` or
+ * reloads, admin commands and runtime changes (KV and admin layers) the primary forwards, and exits when the primary says `drain` or `close` or
  * when the IPC channel to the primary goes away (node:cluster exits a worker whose primary is gone).
  * Signals are the primary's business: a worker ignores SIGINT, SIGTERM and SIGHUP (a terminal's Ctrl-C
  * reaches the whole process group; the primary then drains the workers itself).
  */
 import type { BootstrapModel } from "../../../shared/config/model.ts";
+import { RuntimeLayer } from "../../../shared/runtime/runtime.ts";
+import { formatHostPort } from "../../../shared/upstream/host.ts";
 import { type Histogram, DEFAULT_BUCKETS } from "../../../shared/stats/store.ts";
 import { createLogger, type CliLogger } from "../cli/logger.ts";
 import { validateBootstrapValue } from "../config/load.ts";
@@ -75,6 +77,7 @@ export function runWorker(): void {
       clusters: handle.adminContext.clusters.all().map((c) => ({
         name: c.name,
         hosts: c.hosts.map((h) => ({
+          hostPort: formatHostPort(h.address, h.port),
           address: h.address,
           port: h.port,
           addressString: h.addressString,
@@ -101,7 +104,9 @@ export function runWorker(): void {
     logger = createLogger({ level: m.logLevel, ...(m.logPath !== undefined ? { path: m.logPath } : {}) });
     try {
       const { model, canonical } = await compileForWorker(m.canonical, m);
-      handle = await startServer({ model, canonical, logger, version: "", drainTimeMs: m.drainTimeMs });
+      // The KV layer here is the primary's copy (the primary polls KV), filled by "runtime" messages.
+      handle = await startServer({ model, canonical, logger, version: "", drainTimeMs: m.drainTimeMs, kvRuntime: new RuntimeLayer("kv") });
+      handle.adminContext.runtime.setDynamic(m.runtime);
     } catch (e) {
       send({ t: "start_failed", error: (e as Error).message });
       // Let the message leave before exiting.
@@ -152,6 +157,9 @@ export function runWorker(): void {
         break;
       case "healthcheck":
         if (handle) handle.adminContext.state.healthCheckFailed = m.failed;
+        break;
+      case "runtime":
+        handle?.adminContext.runtime.setDynamic(m.values);
         break;
       case "log_level":
         if (logger) logger.level = m.level;
