@@ -13,7 +13,7 @@ import type { ScenarioContext } from "./types.ts";
 export function startLegate(ctx: ScenarioContext, label: string, yaml: string): Child {
   const file = join(ctx.tmpDir, `${label}.yaml`);
   writeFileSync(file, yaml);
-  return ctx.processes.start(label, process.execPath, [join(ctx.root, "bin", "legate.js"), "-c", file, "--log-level", "warning"], {
+  return ctx.processes.start(label, process.execPath, [join(ctx.root, "bin", "legate.js"), "-c", file, "--concurrency", "1", "--log-level", "warning"], {
     cwd: ctx.root,
     ...(ctx.cores ? { cpus: ctx.cores.proxy } : {}),
   });
