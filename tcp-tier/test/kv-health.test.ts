@@ -63,7 +63,9 @@ describe("tcp tier: health published to KV", () => {
     const pub = new KvHealthPublisher(writer, "node-a", clusters, silentLogger, { refreshMs: 10_000, now: () => now });
     try {
       const cluster = () => [...clusters()].find((c) => c.name === "up")!;
-      await waitFor(() => cluster().hosts.some((x) => x.failedActiveHc), "the closed port to be marked unhealthy", 400, 10);
+      // Every host starts as failed_active_hc until its first check: wait for both first verdicts.
+      const byPort = (port: number) => cluster().hosts.find((x) => x.hostPort === `127.0.0.1:${port}`);
+      await waitFor(() => byPort(up.port)?.failedActiveHc === false && byPort(down)?.failedActiveHc === true, "the first checks of both hosts", 400, 10);
 
       await pub.tick();
       expect(puts).toEqual([healthKey("up", "node-a")]);
