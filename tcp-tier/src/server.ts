@@ -7,14 +7,14 @@
 import { timingSafeEqual } from "node:crypto";
 import type { BootstrapModel } from "../../shared/config/model.ts";
 import type { Logger } from "../../shared/log.ts";
-import { type Counter, StatsStore } from "../../shared/stats/store.ts";
+import { StatsStore } from "../../shared/stats/store.ts";
 import { AdminServer } from "./admin/admin-server.ts";
 import type { AdminContext, ServerState } from "./admin/handlers.ts";
 import { RuntimeLayers } from "./admin/runtime-layers.ts";
 import { ListenerManager } from "./listener/listener-manager.ts";
-import { applyReload, type Generation, type ReloadOutcome, stableJson } from "./reload/apply.ts";
+import { applyReload, type Generation, type ReloadOutcome } from "./reload/apply.ts";
 import { Drainer } from "./reload/drain.ts";
-import { StatsdSinks } from "./stats/statsd.ts";
+import { ReloadBookkeeping } from "./reload/bookkeeping.ts";
 import { ClusterManager } from "./upstream/cluster-manager.ts";
 import type { RuntimeLayer } from "../../shared/runtime/runtime.ts";
 
@@ -100,11 +100,6 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
     memoryHeapSize: stats.gauge("server.memory_heap_size"),
     memoryPhysicalSize: stats.gauge("server.memory_physical_size"),
   };
-  const reloadStats = {
-    attempt: stats.counter("server.config_reload.attempt"),
-    success: stats.counter("server.config_reload.success"),
-    rejected: stats.counter("server.config_reload.rejected"),
-  };
   stats.gauge("server.total_connections");
   serverStats.concurrency.set(1);
   serverStats.version.set(versionNumber(opts.version));
@@ -130,9 +125,7 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
   // UDP listeners live as long as the server: a reload that would change them is refused (reload/apply.ts).
   const udpListeners = listeners.udp();
   const drainer = new Drainer(drainTimeMs, stats, logger);
-  const startSinks = (m: BootstrapModel, baseline?: ReadonlyMap<Counter, number>) =>
-    m.statsSinks?.statsd.length ? new StatsdSinks(m.statsSinks.statsd, m.statsSinks.flushIntervalMs, stats, logger, baseline) : undefined;
-  let sinks: StatsdSinks | undefined;
+  const bookkeeping = new ReloadBookkeeping(stats, state, logger);
 
   let resolveDone!: () => void;
   const done = new Promise<void>((resolve) => (resolveDone = resolve));
@@ -146,7 +139,7 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
       serverStats.live.set(0);
       clearInterval(flushTimer);
       for (const t of gracefulTimers) clearTimeout(t);
-      sinks?.close();
+      bookkeeping.closeSinks();
       gen.clusters.close();
       await Promise.all([...gen.listeners.map((l) => l.close()), ...udpListeners.map((l) => l.close()), drainer.closeAll(), admin?.close()]);
       logger.info("server stopped");
@@ -207,7 +200,7 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
   try {
     await clusters.initialize();
     await listeners.start();
-    sinks = startSinks(model);
+    bookkeeping.startSinks(model);
     if (model.admin) {
       const { address, port } = model.admin.address;
       if (!isLoopback(address) && !opts.adminToken) {
@@ -226,40 +219,19 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
   refreshServerStats();
 
   let reloading: Promise<unknown> = Promise.resolve();
-  const recordFailure = (error: string) => {
-    reloadStats.rejected.inc();
-    state.lastReload = { time: new Date().toISOString(), ok: false, error };
-    logger.error(`config reload rejected, the running config keeps serving: ${error}`);
-  };
   const reload = (next: { model: BootstrapModel; canonical: Record<string, unknown> }): Promise<ReloadOutcome> => {
     const run = async (): Promise<ReloadOutcome> => {
       if (closing || state.draining) throw new Error("the server is shutting down");
-      reloadStats.attempt.inc();
+      bookkeeping.attempted();
       let outcome: ReloadOutcome;
       try {
         outcome = await applyReload(gen, next, { stats, logger, serverState: state, drain: (ls, cm) => drainer.drain(ls, cm), runtime: runtimeLayers.live });
       } catch (err) {
-        recordFailure((err as Error).message);
+        bookkeeping.rejected((err as Error).message);
         throw err;
       }
       gen = outcome.generation;
-      const sinksChanged = stableJson(next.model.statsSinks) !== stableJson(ctx.model.statsSinks);
-      ctx.model = next.model;
-      ctx.canonical = next.canonical;
-      ctx.configTime = Date.now();
-      ctx.runtime.load(next.canonical);
-      if (sinksChanged) {
-        const sent = sinks?.close();
-        sinks = startSinks(next.model, sent);
-      }
-      if (stableJson(next.canonical.admin) !== stableJson(opts.canonical.admin)) {
-        logger.warn("the admin section changed: it takes effect on restart (the admin port is not rebound on reload)");
-      }
-      reloadStats.success.inc();
-      state.lastReload = { time: new Date().toISOString(), ok: true };
-      logger.info(
-        `config reloaded: listeners added [${outcome.added.join(", ")}], modified [${outcome.modified.join(", ")}], removed [${outcome.removed.join(", ")}], unchanged [${outcome.kept.join(", ")}]`,
-      );
+      bookkeeping.succeeded(ctx, next, opts.canonical.admin, outcome);
       return outcome;
     };
     const p = reloading.then(run, run);
@@ -288,8 +260,8 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
     done,
     reload,
     rejectReload: (error) => {
-      reloadStats.attempt.inc();
-      recordFailure(error);
+      bookkeeping.attempted();
+      bookkeeping.rejected(error);
     },
     drainAndClose,
     close,

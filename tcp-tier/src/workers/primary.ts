@@ -28,15 +28,15 @@ import cluster, { type Worker } from "node:cluster";
 import { fileURLToPath } from "node:url";
 import type { BootstrapModel } from "../../../shared/config/model.ts";
 import type { LogLevel } from "../../../shared/log.ts";
-import { type Counter, StatsStore } from "../../../shared/stats/store.ts";
+import { StatsStore } from "../../../shared/stats/store.ts";
 import { AdminServer } from "../admin/admin-server.ts";
 import type { AdminContext, ServerState } from "../admin/handlers.ts";
 import { RuntimeLayers } from "../admin/runtime-layers.ts";
 import type { CliLogger } from "../cli/logger.ts";
 import type { HealthSourceCluster } from "../kv/health-publisher.ts";
-import { type ReloadOutcome, stableJson } from "../reload/apply.ts";
+import type { ReloadOutcome } from "../reload/apply.ts";
 import { DEFAULT_DRAIN_TIME_MS, isLoopback, type ServerHandle, type ServerOptions, tokenCheck, versionNumber } from "../server.ts";
-import { StatsdSinks } from "../stats/statsd.ts";
+import { ReloadBookkeeping } from "../reload/bookkeeping.ts";
 import { StatsAggregator } from "./aggregate.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 
@@ -94,11 +94,6 @@ export async function startPrimary(opts: PrimaryOptions): Promise<PrimaryHandle>
     memoryAllocated: stats.gauge("server.memory_allocated"),
     memoryHeapSize: stats.gauge("server.memory_heap_size"),
     memoryPhysicalSize: stats.gauge("server.memory_physical_size"),
-  };
-  const reloadStats = {
-    attempt: stats.counter("server.config_reload.attempt"),
-    success: stats.counter("server.config_reload.success"),
-    rejected: stats.counter("server.config_reload.rejected"),
   };
   const workerStats = { restarts: stats.counter("legate.workers.restarts"), active: stats.gauge("legate.workers.active") };
   stats.gauge("server.total_connections");
@@ -255,9 +250,7 @@ export async function startPrimary(opts: PrimaryOptions): Promise<PrimaryHandle>
   };
 
   // ---- admin, sinks, lifecycle ----
-  const startSinks = (m: BootstrapModel, baseline?: ReadonlyMap<Counter, number>) =>
-    m.statsSinks?.statsd.length ? new StatsdSinks(m.statsSinks.statsd, m.statsSinks.flushIntervalMs, stats, logger, baseline) : undefined;
-  let sinks: StatsdSinks | undefined;
+  const bookkeeping = new ReloadBookkeeping(stats, state, logger);
   let admin: AdminServer | undefined;
   let resolveDone!: () => void;
   const done = new Promise<void>((resolve) => (resolveDone = resolve));
@@ -270,7 +263,7 @@ export async function startPrimary(opts: PrimaryOptions): Promise<PrimaryHandle>
     serverStats.live.set(0);
     clearInterval(flushTimer);
     for (const t of gracefulTimers) clearTimeout(t);
-    sinks?.close();
+    bookkeeping.closeSinks();
     await admin?.close();
     logger.info("server stopped");
     resolveDone();
@@ -350,7 +343,7 @@ export async function startPrimary(opts: PrimaryOptions): Promise<PrimaryHandle>
   try {
     await Promise.all(slots.map((s) => fork(s)));
     await collect();
-    sinks = startSinks(model);
+    bookkeeping.startSinks(model);
     if (model.admin) {
       const { address, port } = model.admin.address;
       if (!isLoopback(address) && !opts.adminToken) {
@@ -375,11 +368,6 @@ export async function startPrimary(opts: PrimaryOptions): Promise<PrimaryHandle>
 
   // ---- reload ----
   let reloading: Promise<unknown> = Promise.resolve();
-  const recordFailure = (error: string) => {
-    reloadStats.rejected.inc();
-    state.lastReload = { time: new Date().toISOString(), ok: false, error };
-    logger.error(`config reload rejected, the running config keeps serving: ${error}`);
-  };
   type Applied = Omit<ReloadOutcome, "generation">;
   const applyIn = async (w: Worker, next: Record<string, unknown>): Promise<Applied> => {
     const r = await ask(w, (id) => ({ t: "reload", id, canonical: next }));
@@ -390,14 +378,14 @@ export async function startPrimary(opts: PrimaryOptions): Promise<PrimaryHandle>
   const reload = (next: { model: BootstrapModel; canonical: Record<string, unknown> }): Promise<ReloadOutcome> => {
     const run = async (): Promise<ReloadOutcome> => {
       if (closing || state.draining) throw new Error("the server is shutting down");
-      reloadStats.attempt.inc();
+      bookkeeping.attempted();
       const [first, ...others] = live();
       let outcome: Applied;
       try {
         if (!first) throw new Error("no worker is serving");
         outcome = await applyIn(first, next.canonical);
       } catch (err) {
-        recordFailure((err as Error).message);
+        bookkeeping.rejected((err as Error).message);
         throw err;
       }
       // From here on, a (re)started worker gets the new config.
@@ -411,23 +399,7 @@ export async function startPrimary(opts: PrimaryOptions): Promise<PrimaryHandle>
           }),
         ),
       );
-      const sinksChanged = stableJson(next.model.statsSinks) !== stableJson(ctx.model.statsSinks);
-      ctx.model = next.model;
-      ctx.canonical = next.canonical;
-      ctx.configTime = Date.now();
-      ctx.runtime.load(next.canonical);
-      if (sinksChanged) {
-        const sent = sinks?.close();
-        sinks = startSinks(next.model, sent);
-      }
-      if (stableJson(next.canonical.admin) !== stableJson(opts.canonical.admin)) {
-        logger.warn("the admin section changed: it takes effect on restart (the admin port is not rebound on reload)");
-      }
-      reloadStats.success.inc();
-      state.lastReload = { time: new Date().toISOString(), ok: true };
-      logger.info(
-        `config reloaded: listeners added [${outcome.added.join(", ")}], modified [${outcome.modified.join(", ")}], removed [${outcome.removed.join(", ")}], unchanged [${outcome.kept.join(", ")}]`,
-      );
+      bookkeeping.succeeded(ctx, next, opts.canonical.admin, outcome);
       // The primary has no generation of its own: listeners and clusters live in the workers.
       return { ...outcome, generation: undefined as unknown as ReloadOutcome["generation"] };
     };
@@ -456,8 +428,8 @@ export async function startPrimary(opts: PrimaryOptions): Promise<PrimaryHandle>
     done,
     reload,
     rejectReload: (error) => {
-      reloadStats.attempt.inc();
-      recordFailure(error);
+      bookkeeping.attempted();
+      bookkeeping.rejected(error);
     },
     drainAndClose,
     close,
