@@ -13,7 +13,7 @@ import { parseArgs as parseNodeArgs } from "node:util";
 import { isRuntimeKey, parseRuntimeDocument, RUNTIME_KEY, RUNTIME_VALUE_MAX, type RuntimeDocument } from "../../../shared/kv/layout.ts";
 import type { KvArgs } from "./args.ts";
 import type { ResolvedIo } from "./io.ts";
-import { openKvTarget } from "./kv/open.ts";
+import { startKvCommand } from "./kv/open.ts";
 import { KvError, type KvTarget } from "./kv/target.ts";
 
 export const RUNTIME_USAGE = `usage: legate runtime set <key> <value> [kv options]
@@ -121,25 +121,9 @@ export async function writeRuntimeDocument(
 
 /** `legate runtime ...`. */
 export async function runRuntime(argv: readonly string[], io: ResolvedIo): Promise<number> {
-  let args: RuntimeArgs | "help";
-  try {
-    args = parseRuntimeArgs(argv);
-  } catch (e) {
-    io.stderr(`error: runtime: ${(e as Error).message}\n\n${RUNTIME_USAGE}`);
-    return 1;
-  }
-  if (args === "help") {
-    io.stdout(RUNTIME_USAGE);
-    return 0;
-  }
-  const a = args;
-  let target: KvTarget;
-  try {
-    target = openKvTarget(a, io.env, io.cwd).target;
-  } catch (e) {
-    io.stderr(`error: ${(e as Error).message}\n`);
-    return 1;
-  }
+  const started = startKvCommand("runtime", argv, parseRuntimeArgs, RUNTIME_USAGE, io);
+  if (typeof started === "number") return started;
+  const { args: a, target } = started;
   try {
     const doc = await readRuntimeDocument(target);
     const values = { ...(doc?.values ?? {}) };

@@ -11,7 +11,7 @@ import { parseArgs as parseNodeArgs } from "node:util";
 import { CONFIG_POINTER_KEY, HEALTH_PREFIX, HEALTH_STALE_MS, mergeHealthReports, parseHealthReport, type HealthReport } from "../../../shared/kv/layout.ts";
 import type { KvArgs } from "./args.ts";
 import type { ResolvedIo } from "./io.ts";
-import { openKvTarget } from "./kv/open.ts";
+import { startKvCommand } from "./kv/open.ts";
 import { KvError, type KvTarget } from "./kv/target.ts";
 import { readRuntimeDocument } from "./runtime-commands.ts";
 
@@ -74,25 +74,9 @@ async function healthReports(target: KvTarget): Promise<HealthReport[] | undefin
 
 /** `legate status`. */
 export async function runStatus(argv: readonly string[], io: ResolvedIo): Promise<number> {
-  let args: StatusArgs | "help";
-  try {
-    args = parseStatusArgs(argv);
-  } catch (e) {
-    io.stderr(`error: status: ${(e as Error).message}\n\n${STATUS_USAGE}`);
-    return 1;
-  }
-  if (args === "help") {
-    io.stdout(STATUS_USAGE);
-    return 0;
-  }
-  const a = args;
-  let target: KvTarget;
-  try {
-    target = openKvTarget(a, io.env, io.cwd).target;
-  } catch (e) {
-    io.stderr(`error: ${(e as Error).message}\n`);
-    return 1;
-  }
+  const started = startKvCommand("status", argv, parseStatusArgs, STATUS_USAGE, io);
+  if (typeof started === "number") return started;
+  const { args: a, target } = started;
   let ok = true;
   const now = Date.now();
   let flags: Record<string, string> = {};

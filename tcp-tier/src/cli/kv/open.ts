@@ -4,6 +4,7 @@
  */
 import { dirname, resolve } from "node:path";
 import type { KvArgs } from "../args.ts";
+import type { ResolvedIo } from "../io.ts";
 import { findWranglerConfig, KV_BINDING, readWranglerConfig, type WranglerConfig, WranglerConfigError } from "../wrangler-config.ts";
 import { localKvTarget } from "./local.ts";
 import { DEFAULT_API_BASE_URL, remoteKvTarget } from "./remote.ts";
@@ -86,4 +87,34 @@ export function openKvTarget(args: KvArgs, env: Record<string, string | undefine
 export function edgeListenerFromWrangler(wrangler: WranglerConfig | undefined): string | undefined {
   const v = wrangler?.vars.LEGATE_EDGE_LISTENER;
   return typeof v === "string" && v !== "" ? v : undefined;
+}
+
+/**
+ * The start every KV subcommand shares (`legate runtime`, `legate status`): parse its arguments, print
+ * its usage for `help`, open its KV target. Returns the exit code instead when it should stop there.
+ */
+export function startKvCommand<A extends KvArgs>(
+  name: string,
+  argv: readonly string[],
+  parse: (argv: readonly string[]) => A | "help",
+  usage: string,
+  io: ResolvedIo,
+): { args: A; target: KvTarget } | number {
+  let args: A | "help";
+  try {
+    args = parse(argv);
+  } catch (e) {
+    io.stderr(`error: ${name}: ${(e as Error).message}\n\n${usage}`);
+    return 1;
+  }
+  if (args === "help") {
+    io.stdout(usage);
+    return 0;
+  }
+  try {
+    return { args, target: openKvTarget(args, io.env, io.cwd).target };
+  } catch (e) {
+    io.stderr(`error: ${(e as Error).message}\n`);
+    return 1;
+  }
 }
