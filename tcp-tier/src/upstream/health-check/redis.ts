@@ -7,7 +7,8 @@
  */
 import type { Socket } from "node:net";
 import type { RedisHealthCheckModel } from "../../../../shared/config/model.ts";
-import type { CheckResult, HostConnector, Prober } from "./types.ts";
+import { SocketProber } from "./socket-prober.ts";
+import type { HostConnector } from "./types.ts";
 
 /** The RESP command a Redis check sends, built once per config. */
 export function redisCommand(model: RedisHealthCheckModel): Buffer {
@@ -18,89 +19,35 @@ export function redisCommand(model: RedisHealthCheckModel): Buffer {
 /** Longest reply line read before the check fails (a healthy reply is a few bytes). */
 const MAX_REPLY = 4096;
 
-export class RedisProber implements Prober {
-  private socket: Socket | undefined;
-  private ready = false;
+export class RedisProber extends SocketProber {
   private buffered = "";
-  private done: ((r: CheckResult) => void) | undefined;
   private readonly command: Buffer;
   private readonly expect: string;
-  private readonly address: string;
-  private readonly port: number;
-  private readonly connector: HostConnector;
-  private readonly reuseConnection: boolean;
 
   constructor(model: RedisHealthCheckModel, address: string, port: number, connector: HostConnector, reuseConnection: boolean) {
+    super(address, port, connector, reuseConnection);
     this.command = redisCommand(model);
     this.expect = model.key === undefined ? "+PONG" : ":0";
-    this.address = address;
-    this.port = port;
-    this.connector = connector;
-    this.reuseConnection = reuseConnection;
   }
 
-  check(done: (result: CheckResult) => void): void {
-    this.done = done;
+  protected reset(): void {
     this.buffered = "";
-    if (this.socket && this.ready) {
-      this.socket.write(this.command);
+  }
+
+  protected request(socket: Socket): void {
+    socket.write(this.command);
+  }
+
+  protected onData(chunk: Buffer): void {
+    this.buffered += chunk.toString("latin1");
+    const end = this.buffered.indexOf("\r\n");
+    if (end < 0) {
+      if (this.buffered.length > MAX_REPLY) this.finish({ ok: false, type: "ACTIVE", retriable: false }, true);
       return;
     }
-    const socket = this.connector.connect(this.address, this.port);
-    this.socket = socket;
-    this.ready = false;
-    socket.setEncoding("latin1");
-    socket.on("error", () => this.failed(socket));
-    socket.on("close", () => this.failed(socket));
-    socket.on("data", (chunk: string) => {
-      if (socket !== this.socket || !this.done) return;
-      this.buffered += chunk;
-      const end = this.buffered.indexOf("\r\n");
-      if (end < 0) {
-        if (this.buffered.length > MAX_REPLY) this.finish({ ok: false, type: "ACTIVE", retriable: false }, true);
-        return;
-      }
-      const line = this.buffered.slice(0, end);
-      // Anything after the reply line (there should be nothing) would desynchronise the next check.
-      const extra = this.buffered.length > end + 2;
-      this.finish(line === this.expect ? { ok: true } : { ok: false, type: "ACTIVE", retriable: false }, extra);
-    });
-    socket.once(this.connector.readyEvent, () => {
-      if (socket !== this.socket) return;
-      this.ready = true;
-      socket.write(this.command);
-    });
-  }
-
-  private finish(r: CheckResult, dropConnection: boolean): void {
-    const done = this.done;
-    this.done = undefined;
-    this.buffered = "";
-    if (dropConnection || !this.reuseConnection) this.drop();
-    done?.(r);
-  }
-
-  private failed(socket: Socket): void {
-    if (socket !== this.socket) return;
-    this.drop();
-    const done = this.done;
-    this.done = undefined;
-    done?.({ ok: false, type: "NETWORK", retriable: false });
-  }
-
-  private drop(): void {
-    const s = this.socket;
-    this.socket = undefined;
-    this.ready = false;
-    s?.destroy();
-  }
-
-  abort(): void {
-    this.done = undefined;
-    this.drop();
-  }
-
-  close(): void {
-    this.abort();
+    const line = this.buffered.slice(0, end);
+    // Anything after the reply line (there should be nothing) would desynchronise the next check.
+    const extra = this.buffered.length > end + 2;
+    this.finish(line === this.expect ? { ok: true } : { ok: false, type: "ACTIVE", retriable: false }, extra);
   }
 }
