@@ -158,3 +158,18 @@ export async function closedPort(): Promise<number> {
   await new Promise<void>((r) => s.close(() => r()));
   return port;
 }
+
+/** Opens a connection to the proxy, sends `msg`, and resolves with the echo, or "" when the proxy closed it first (rate limited, denied). */
+export async function tryEcho(port: number, msg: string): Promise<string> {
+  const s = connect({ host: "127.0.0.1", port });
+  s.on("error", () => {});
+  await once(s, "connect");
+  let got = "";
+  s.on("data", (d: Buffer) => {
+    got += d.toString();
+    if (got.length >= msg.length) s.end();
+  });
+  s.write(msg);
+  await new Promise<void>((resolve) => s.on("close", () => resolve()));
+  return got;
+}

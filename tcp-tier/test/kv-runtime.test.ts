@@ -4,8 +4,6 @@
  * (local_ratelimit runtime_enabled) without a restart, the admin layer (/runtime_modify) wins over KV,
  * and /runtime shows static < kv < admin.
  */
-import { once } from "node:events";
-import { connect } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
 import { RUNTIME_KEY } from "../../shared/kv/layout.ts";
 import { silentLogger } from "../../shared/log.ts";
@@ -15,7 +13,7 @@ import { kvArgsFromEnv } from "../src/kv/control.ts";
 import { KvRuntimePoller } from "../src/kv/runtime-poller.ts";
 import { startServer } from "../src/server.ts";
 import { removeTempDirs, tempDir } from "../../test/cli/helpers.ts";
-import { compileYaml, echoServer, proxyPort, TCP_PROXY_TYPE } from "./helpers.ts";
+import { compileYaml, echoServer, proxyPort, TCP_PROXY_TYPE, tryEcho } from "./helpers.ts";
 
 const NS = "00000000000000000000000000000000";
 const LRL_TYPE = "type.googleapis.com/envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit";
@@ -52,20 +50,6 @@ static_resources:
 `;
 }
 
-/** Echo through the proxy, or "" when the proxy closed the connection first (rate limited). */
-async function tryEcho(port: number, msg: string): Promise<string> {
-  const s = connect({ host: "127.0.0.1", port });
-  s.on("error", () => {});
-  await once(s, "connect");
-  let got = "";
-  s.on("data", (d: Buffer) => {
-    got += d.toString();
-    if (got.length >= msg.length) s.end();
-  });
-  s.write(msg);
-  await new Promise<void>((resolve) => s.on("close", () => resolve()));
-  return got;
-}
 
 describe("tcp tier: runtime flags from KV", () => {
   it("reads LEGATE_KV settings from the environment and refuses bad ones", () => {

@@ -4,13 +4,12 @@
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { connect } from "node:net";
 import { describe, expect, it } from "vitest";
 import { compileBootstrap } from "../../shared/config/compile.ts";
 import { parseConfigText } from "../../shared/config/parse.ts";
 import { validateBootstrapValue } from "../src/config/load.ts";
 import { TokenBucket } from "../src/extensions/filters/network/local_ratelimit/config.ts";
-import { compileYaml, echoServer, proxyPort, startYaml, stat, TCP_PROXY_TYPE } from "./helpers.ts";
+import { compileYaml, echoServer, proxyPort, startYaml, stat, TCP_PROXY_TYPE, tryEcho } from "./helpers.ts";
 
 const LRL_TYPE = "type.googleapis.com/envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit";
 
@@ -40,20 +39,6 @@ ${limit}
 `;
 }
 
-/** Opens a connection, sends `msg`, and resolves with the echo, or "" when the proxy closed it first. */
-async function tryEcho(port: number, msg: string): Promise<string> {
-  const s = connect({ host: "127.0.0.1", port });
-  s.on("error", () => {});
-  await once(s, "connect");
-  let got = "";
-  s.on("data", (d: Buffer) => {
-    got += d.toString();
-    if (got.length >= msg.length) s.end();
-  });
-  s.write(msg);
-  await new Promise<void>((resolve) => s.on("close", () => resolve()));
-  return got;
-}
 
 const BUCKET_2_PER_MINUTE = "          token_bucket: { max_tokens: 2, fill_interval: 60s }";
 

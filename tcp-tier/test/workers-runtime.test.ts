@@ -7,15 +7,13 @@
  * and the primary publishes the workers' health-check verdicts to KV.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { once } from "node:events";
 import { writeFileSync } from "node:fs";
-import { connect } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
 import { healthKey, parseHealthReport } from "../../shared/kv/layout.ts";
 import { localKvTarget } from "../src/cli/kv/local.ts";
 import { readRuntimeDocument, writeRuntimeDocument } from "../src/cli/runtime-commands.ts";
 import { LEGATE_BIN, removeTempDirs, tempDir } from "../../test/cli/helpers.ts";
-import { closedPort, echoServer, TCP_PROXY_TYPE, waitFor } from "./helpers.ts";
+import { closedPort, echoServer, TCP_PROXY_TYPE, tryEcho, waitFor } from "./helpers.ts";
 
 const NS = "00000000000000000000000000000000";
 const LRL_TYPE = "type.googleapis.com/envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit";
@@ -79,20 +77,6 @@ afterAll(() => {
   removeTempDirs();
 });
 
-/** Echo through the proxy, or "" when the proxy closed the connection first (rate limited). */
-async function tryEcho(port: number, msg: string): Promise<string> {
-  const s = connect({ host: "127.0.0.1", port });
-  s.on("error", () => {});
-  await once(s, "connect");
-  let got = "";
-  s.on("data", (d: Buffer) => {
-    got += d.toString();
-    if (got.length >= msg.length) s.end();
-  });
-  s.write(msg);
-  await new Promise<void>((resolve) => s.on("close", () => resolve()));
-  return got;
-}
 
 describe("legate --concurrency 2: runtime and KV health", () => {
   it("sends /runtime_modify and KV flags to every worker (and a restarted one); publishes health to KV", async () => {
