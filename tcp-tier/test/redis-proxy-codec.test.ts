@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { decodeReply, encodeCommand, encodeValue, ReplyParser, RequestParser, type RespValue } from "../src/extensions/filters/network/redis_proxy/codec.ts";
+import { arrayOf, bulkString, decodeReply, encodeCommand, encodeValue, ReplyParser, RequestParser, type RespValue } from "../src/extensions/filters/network/redis_proxy/codec.ts";
 import { COMMANDS, renderCommandMatrix } from "../src/extensions/filters/network/redis_proxy/commands.ts";
 import { keyHash } from "../src/extensions/filters/network/redis_proxy/config.ts";
 
@@ -144,6 +144,21 @@ describe("RESP reply parser", () => {
     }
     expect(decodeReply(b(":-42\r\n"))).toEqual({ type: "integer", value: -42n });
     expect(decodeReply(b("%1\r\n+a\r\n#f\r\n"))).toEqual({ type: "map", value: [{ type: "simple", value: "a" }, { type: "boolean", value: false }] });
+  });
+});
+
+describe("RESP encoders", () => {
+  const text = (b: Uint8Array) => new TextDecoder("latin1").decode(b);
+  it("write lengths of every digit count, empty values and multi-byte text exactly", () => {
+    const long = "k".repeat(12_345);
+    expect(text(encodeCommand(["MGET", "", "123456789", "1234567890", long, "é"]))).toBe(
+      `*6\r\n$4\r\nMGET\r\n$0\r\n\r\n$9\r\n123456789\r\n$10\r\n1234567890\r\n$12345\r\n${long}\r\n$2\r\n\u00c3\u00a9\r\n`,
+    );
+    expect(text(bulkString(null))).toBe("$-1\r\n");
+    expect(text(bulkString(new Uint8Array([0, 13, 10])))).toBe("$3\r\n\u0000\r\n\r\n");
+    const elements = Array.from({ length: 11 }, (_, i) => bulkString(String(i)));
+    expect(text(arrayOf(elements))).toBe(`*11\r\n${Array.from({ length: 11 }, (_, i) => `$${String(i).length}\r\n${i}\r\n`).join("")}`);
+    expect(text(arrayOf([]))).toBe("*0\r\n");
   });
 });
 

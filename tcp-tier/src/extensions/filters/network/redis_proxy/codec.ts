@@ -414,24 +414,78 @@ export function integerReply(n: number | bigint): Uint8Array {
 }
 
 export function bulkString(v: Uint8Array | string | null): Uint8Array {
-  if (v === null) return encoder.encode("$-1\r\n");
+  if (v === null) return NULL_BULK;
   const body = typeof v === "string" ? encoder.encode(v) : v;
-  return concat([encoder.encode(`$${body.length}\r\n`), body, CRLF]);
+  const out = new Uint8Array(headerLength(body.length) + body.length + 2);
+  putBody(out, putHeader(out, 0, DOLLAR, body.length), body);
+  return out;
 }
 
 /** An array whose elements are already encoded replies. */
 export function arrayOf(elements: readonly Uint8Array[]): Uint8Array {
-  return concat([encoder.encode(`*${elements.length}\r\n`), ...elements]);
+  let total = headerLength(elements.length);
+  for (const e of elements) total += e.length;
+  const out = new Uint8Array(total);
+  let o = putHeader(out, 0, STAR, elements.length);
+  for (const e of elements) {
+    out.set(e, o);
+    o += e.length;
+  }
+  return out;
 }
 
 /** A command as clients send it: an array of bulk strings. */
 export function encodeCommand(args: readonly (Uint8Array | string)[]): Uint8Array {
-  const parts: Uint8Array[] = [encoder.encode(`*${args.length}\r\n`)];
-  for (const a of args) {
-    const body = typeof a === "string" ? encoder.encode(a) : a;
-    parts.push(encoder.encode(`$${body.length}\r\n`), body, CRLF);
+  const bodies = args.map((a) => (typeof a === "string" ? encoder.encode(a) : a));
+  let total = headerLength(bodies.length);
+  for (const b of bodies) total += headerLength(b.length) + b.length + 2;
+  const out = new Uint8Array(total);
+  let o = putHeader(out, 0, STAR, bodies.length);
+  for (const b of bodies) o = putBody(out, putHeader(out, o, DOLLAR, b.length), b);
+  return out;
+}
+
+// The encoders size their output first and write it once: no header strings, no concatenation (the
+// MGET/MSET split and merge path runs them for every key).
+const STAR = 0x2a;
+const DOLLAR = 0x24;
+const NULL_BULK = encoder.encode("$-1\r\n");
+
+function decimalDigits(n: number): number {
+  let d = 1;
+  while (n >= 10) {
+    n = Math.floor(n / 10);
+    d++;
   }
-  return concat(parts);
+  return d;
+}
+
+/** Bytes of `<prefix><n>\r\n`. */
+function headerLength(n: number): number {
+  return decimalDigits(n) + 3;
+}
+
+/** Writes `<prefix><n>\r\n` at `o` (n ≥ 0); returns the offset after it. */
+function putHeader(out: Uint8Array, o: number, prefix: number, n: number): number {
+  out[o++] = prefix;
+  const d = decimalDigits(n);
+  for (let i = d - 1; i >= 0; i--) {
+    out[o + i] = 0x30 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  o += d;
+  out[o++] = 0x0d;
+  out[o++] = 0x0a;
+  return o;
+}
+
+/** Writes `body\r\n` at `o`; returns the offset after it. */
+function putBody(out: Uint8Array, o: number, body: Uint8Array): number {
+  out.set(body, o);
+  o += body.length;
+  out[o++] = 0x0d;
+  out[o++] = 0x0a;
+  return o;
 }
 
 /** Encodes a decoded value back to RESP (RESP3 types as themselves). */
