@@ -1,12 +1,13 @@
 /**
  * Compiles a cluster's upstream behaviour (called by compile.ts's compileCluster, once per cluster):
- * - priorities and localities of `load_assignment.endpoints[]` onto each {@link EndpointModel};
+ * - the endpoints of `load_assignment` ({@link compileLoadAssignment}, also used for EDS documents);
  * - `load_assignment.policy.overprovisioning_factor`, `common_lb_config` (healthy panic threshold,
  *   locality-weighted LB), `least_request_lb_config`, `ring_hash_lb_config`, `maglev_lb_config`;
  * - `circuit_breakers`, `outlier_detection`.
  * Defaults are applied here, as Envoy documents them. Like compile.ts it trusts nothing: a malformed
  * value becomes a `not-envoy` issue (the validator reports the same things with Envoy's schema).
  */
+import { compileAddress } from "./compile-address.ts";
 import { type ConfigIssue, joinPath } from "./issues.ts";
 import { Reader } from "./reader.ts";
 import type {
@@ -14,6 +15,7 @@ import type {
   CircuitBreakersModel,
   ClusterLbConfigModel,
   ClusterModel,
+  EdsConfigModel,
   EndpointModel,
   LocalityModel,
   OutlierDetectionModel,
@@ -36,12 +38,11 @@ const DEFAULT_THRESHOLDS: CircuitBreakerThresholdsModel = {
 
 
 /**
- * Adds the upstream settings to a compiled cluster and annotates its endpoints with priority and
- * locality. `c` is the cluster's JSON, `path` its JSON path. Returns the same object, completed.
+ * Adds the upstream settings to a compiled cluster. `c` is the cluster's JSON, `path` its JSON path.
+ * Returns the same object, completed.
  */
 export function compileClusterUpstream(issues: ConfigIssue[], cluster: ClusterModel, c: Obj, path: string): ClusterModel {
   const r = new Reader(issues);
-  annotateEndpoints(r, cluster.endpoints, c.load_assignment, joinPath(path, "load_assignment"));
   cluster.lbConfig = compileLbConfig(r, c, path);
   if (c.circuit_breakers !== undefined && c.circuit_breakers !== null) cluster.circuitBreakers = compileCircuitBreakers(r, c.circuit_breakers, joinPath(path, "circuit_breakers"));
   if (c.outlier_detection !== undefined && c.outlier_detection !== null) cluster.outlierDetection = compileOutlierDetection(r, c.outlier_detection, joinPath(path, "outlier_detection"));
@@ -49,34 +50,73 @@ export function compileClusterUpstream(issues: ConfigIssue[], cluster: ClusterMo
 }
 
 /**
- * Gives each endpoint its group's priority, locality and locality weight. compile.ts flattened the
- * groups in order; endpoints are matched by address and port as the walk goes, so a group refused by
- * compile.ts (already an issue) cannot shift the others.
+ * `load_assignment` (a ClusterLoadAssignment): the endpoints, flattened in order, each with its group's
+ * priority, locality and locality weight and its own weight and `health_status`. Used for static
+ * clusters and for the EDS documents both tiers read from KV (shared/kv/endpoints.ts).
  */
-function annotateEndpoints(r: Reader, endpoints: EndpointModel[], la: unknown, lap: string): void {
+export function compileLoadAssignment(r: Reader, la: unknown, lap: string): EndpointModel[] {
+  const endpoints: EndpointModel[] = [];
   const assignment = r.obj(la, lap);
-  if (!assignment) return;
-  let next = 0;
+  if (!assignment) return endpoints;
   const groupsPath = joinPath(lap, "endpoints");
   r.arr(assignment.endpoints, groupsPath).forEach((g, i) => {
     const gp = joinPath(groupsPath, i);
-    const group = r.obj(g, gp);
-    if (!group) return;
+    const group = r.obj(g, gp) ?? {};
     const priority = r.uint(group.priority, joinPath(gp, "priority"), 128) ?? 0;
     const localityWeight = r.uint(group.load_balancing_weight, joinPath(gp, "load_balancing_weight"));
     if (localityWeight === 0) r.bad(joinPath(gp, "load_balancing_weight"), "load_balancing_weight must be at least 1");
     const locality = compileLocality(r, group.locality, joinPath(gp, "locality"));
-    const list = Array.isArray(group.lb_endpoints) ? group.lb_endpoints : [];
-    for (const lb of list) {
-      const sa = (((lb as Obj | null)?.endpoint as Obj | undefined)?.address as Obj | undefined)?.socket_address as Obj | undefined;
-      const ep = endpoints[next];
-      if (!ep || !sa || sa.address !== ep.address || Number(sa.port_value ?? 0) !== ep.port) continue;
-      next++;
-      if (priority !== 0) ep.priority = priority;
-      if (locality) ep.locality = locality;
-      if (localityWeight !== undefined) ep.localityWeight = localityWeight;
-    }
+    r.arr(group.lb_endpoints, joinPath(gp, "lb_endpoints")).forEach((lb, j) => {
+      const lbp = joinPath(joinPath(gp, "lb_endpoints"), j);
+      const lbo = r.obj(lb, lbp) ?? {};
+      if (lbo.endpoint === undefined && r.alternative(lbo, lbp, { endpoint_name: "named endpoints" })) return;
+      const ep = r.required(r.obj(lbo.endpoint, joinPath(lbp, "endpoint")), joinPath(lbp, "endpoint"), "endpoint");
+      if (!ep) return;
+      const addr = compileAddress(r, ep.address, joinPath(joinPath(lbp, "endpoint"), "address"));
+      const weight = r.uint(lbo.load_balancing_weight, joinPath(lbp, "load_balancing_weight")) ?? 1;
+      if (weight === 0) r.bad(joinPath(lbp, "load_balancing_weight"), "load_balancing_weight must be at least 1");
+      const status = r.enumOf(lbo.health_status, joinPath(lbp, "health_status"), HEALTH_STATUSES, "UNKNOWN", ENVOY_HEALTH_STATUSES);
+      if (!addr) return;
+      const e: EndpointModel = { address: addr.address, port: addr.port, weight };
+      if (priority !== 0) e.priority = priority;
+      if (locality) e.locality = locality;
+      if (localityWeight !== undefined) e.localityWeight = localityWeight;
+      if (status !== "UNKNOWN") e.healthStatus = status;
+      endpoints.push(e);
+    });
   });
+  return endpoints;
+}
+
+/** `ClusterLoadAssignment.policy.overprovisioning_factor` as a factor (140 → 1.4); undefined when unset. */
+export function compileOverprovisioning(r: Reader, policyValue: unknown, policyPath: string): number | undefined {
+  const policy = r.obj(policyValue, policyPath);
+  if (!policy) return undefined;
+  const f = r.uint(policy.overprovisioning_factor, joinPath(policyPath, "overprovisioning_factor"));
+  if (f === 0) return r.bad(joinPath(policyPath, "overprovisioning_factor"), "overprovisioning_factor must be greater than 0");
+  return f === undefined ? undefined : f / 100;
+}
+
+const HEALTH_STATUSES = ["UNKNOWN", "HEALTHY", "UNHEALTHY", "DRAINING", "TIMEOUT"] as const;
+const ENVOY_HEALTH_STATUSES = [...HEALTH_STATUSES, "DEGRADED"] as const;
+
+/** Envoy's default `initial_fetch_timeout`. */
+const DEFAULT_INITIAL_FETCH_TIMEOUT_MS = 15_000;
+
+/**
+ * `eds_cluster_config` of a `type: EDS` cluster. Legate's EDS source is Workers KV, written by
+ * `legate endpoints` (docs/kv-layout.md): `eds_config` may be absent or name the aggregated source
+ * (`ads: {}`), with `resource_api_version: V3` and `initial_fetch_timeout`; a management server
+ * (`api_config_source`) or a file (`path_config_source`) is refused by the support table.
+ */
+export function compileEdsConfig(r: Reader, c: Obj, path: string, clusterName: string): EdsConfigModel {
+  const ep = joinPath(path, "eds_cluster_config");
+  const eds = r.obj(c.eds_cluster_config, ep) ?? {};
+  const serviceName = r.str(eds.service_name, joinPath(ep, "service_name")) || clusterName;
+  const sp = joinPath(ep, "eds_config");
+  const source = r.obj(eds.eds_config, sp) ?? {};
+  const initialFetchTimeoutMs = r.durationMs(source.initial_fetch_timeout, joinPath(sp, "initial_fetch_timeout")) ?? DEFAULT_INITIAL_FETCH_TIMEOUT_MS;
+  return { serviceName, initialFetchTimeoutMs };
 }
 
 function compileLocality(r: Reader, v: unknown, path: string): LocalityModel | undefined {
@@ -100,12 +140,8 @@ function compileLbConfig(r: Reader, c: Obj, path: string): ClusterLbConfigModel 
   };
   const lap = joinPath(path, "load_assignment");
   const policyPath = joinPath(lap, "policy");
-  const policy = r.obj(r.obj(c.load_assignment, lap)?.policy, policyPath);
-  if (policy) {
-    const f = r.uint(policy.overprovisioning_factor, joinPath(policyPath, "overprovisioning_factor"));
-    if (f === 0) r.bad(joinPath(policyPath, "overprovisioning_factor"), "overprovisioning_factor must be greater than 0");
-    else if (f !== undefined) cfg.overprovisioningFactor = f / 100;
-  }
+  const factor = compileOverprovisioning(r, r.obj(c.load_assignment, lap)?.policy, policyPath);
+  if (factor !== undefined) cfg.overprovisioningFactor = factor;
 
   const cp = joinPath(path, "common_lb_config");
   const common = r.obj(c.common_lb_config, cp);

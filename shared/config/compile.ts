@@ -9,7 +9,8 @@
  */
 import { compileHcmLogsAndUpgrades } from "./compile-access-log.ts";
 import { compileHcmExtras } from "./compile-hcm-extras.ts";
-import { compileClusterUpstream } from "./compile-cluster.ts";
+import { compileAddress } from "./compile-address.ts";
+import { compileClusterUpstream, compileEdsConfig, compileLoadAssignment } from "./compile-cluster.ts";
 import { checkFilterChainOverlap, compileFilterChainMatch, compileTcpListenerFilters } from "./compile-listener.ts";
 import { compileHcmHeaderPolicy, compileHeaderMutations, compileRedirect, compileRouteConfigHeaders, compileRouteMatch, compileRouteTarget } from "./compile-route.ts";
 import { withHashPolicy } from "./compile-cluster-hash-policy.ts";
@@ -39,7 +40,6 @@ import type {
   NetworkFilterModel,
   RouteConfigModel,
   RouteModel,
-  SocketAddressModel,
   VirtualHostModel,
 } from "./model.ts";
 
@@ -164,59 +164,28 @@ export function compileBootstrap(input: unknown, options: CompileOptions = {}): 
   return r.issues.length ? { issues: r.issues } : { model, issues: [] };
 }
 
-function compileAddress(r: Reader, v: unknown, path: string): SocketAddressModel | undefined {
-  const a = r.obj(v, path);
-  if (!a) return undefined;
-  const sap = joinPath(path, "socket_address");
-  if (a.socket_address === undefined && r.alternative(a, path, { pipe: "Unix domain sockets", envoy_internal_address: "internal addresses" })) return undefined;
-  const sa = r.required(r.obj(a.socket_address, sap), sap, "socket_address");
-  if (!sa) return undefined;
-  const address = r.required(r.str(sa.address, joinPath(sap, "address")), joinPath(sap, "address"), "address");
-  const port = r.uint(sa.port_value, joinPath(sap, "port_value"), 65535) ?? 0;
-  const protocol = r.enumOf(sa.protocol, joinPath(sap, "protocol"), ["TCP", "UDP"] as const, "TCP");
-  return address === undefined ? undefined : { address, port, protocol };
-}
-
 function compileCluster(r: Reader, v: unknown, path: string): ClusterModel | undefined {
   const c = r.obj(v, path);
   if (!c) return undefined;
   const name = r.required(r.str(c.name, joinPath(path, "name")), joinPath(path, "name"), "cluster name");
   if (!name) return undefined;
-  const type = r.enumOf(c.type, joinPath(path, "type"), ["STATIC", "STRICT_DNS", "LOGICAL_DNS"] as const, "STATIC", ENVOY_CLUSTER_TYPES);
+  const type = r.enumOf(c.type, joinPath(path, "type"), ["STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS"] as const, "STATIC", ENVOY_CLUSTER_TYPES);
   const connectTimeoutMs = r.durationMs(c.connect_timeout, joinPath(path, "connect_timeout")) ?? 5000;
   const lbPolicy = r.enumOf(c.lb_policy, joinPath(path, "lb_policy"), ["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "RING_HASH", "MAGLEV"] as const, "ROUND_ROBIN", ENVOY_LB_POLICIES);
   const dnsLookupFamily = r.enumOf(c.dns_lookup_family, joinPath(path, "dns_lookup_family"), ["AUTO", "V4_ONLY", "V6_ONLY", "V4_PREFERRED", "ALL"] as const, "AUTO");
   const dnsRefreshRateMs = r.durationMs(c.dns_refresh_rate, joinPath(path, "dns_refresh_rate")) ?? 5000;
   const perConnectionBufferLimitBytes = r.uint(c.per_connection_buffer_limit_bytes, joinPath(path, "per_connection_buffer_limit_bytes")) ?? MIB;
 
-  const endpoints: EndpointModel[] = [];
   const lap = joinPath(path, "load_assignment");
-  const la = r.obj(c.load_assignment, lap);
-  if (la) {
-    const cn = r.str(la.cluster_name, joinPath(lap, "cluster_name"));
-    if (cn !== undefined && cn !== name) {
-      // Envoy ignores a mismatched cluster_name for static clusters; it only matters for EDS.
-    }
-    r.arr(la.endpoints, joinPath(lap, "endpoints")).forEach((le, i) => {
-      const lep = joinPath(joinPath(lap, "endpoints"), i);
-      const leo = r.obj(le, lep) ?? {};
-      r.arr(leo.lb_endpoints, joinPath(lep, "lb_endpoints")).forEach((lb, j) => {
-        const lbp = joinPath(joinPath(lep, "lb_endpoints"), j);
-        const lbo = r.obj(lb, lbp) ?? {};
-        if (lbo.endpoint === undefined && r.alternative(lbo, lbp, { endpoint_name: "named endpoints" })) return;
-        const ep = r.required(r.obj(lbo.endpoint, joinPath(lbp, "endpoint")), joinPath(lbp, "endpoint"), "endpoint");
-        if (!ep) return;
-        const addr = compileAddress(r, ep.address, joinPath(joinPath(lbp, "endpoint"), "address"));
-        const weight = r.uint(lbo.load_balancing_weight, joinPath(lbp, "load_balancing_weight")) ?? 1;
-        if (weight === 0) r.bad(joinPath(lbp, "load_balancing_weight"), "load_balancing_weight must be at least 1");
-        if (addr) endpoints.push({ address: addr.address, port: addr.port, weight });
-      });
-    });
+  const eds = type === "EDS" ? compileEdsConfig(r, c, path, name) : undefined;
+  if (eds && c.load_assignment !== undefined && c.load_assignment !== null) {
+    r.bad(lap, "an EDS cluster takes its endpoints from KV (`legate endpoints`), not from load_assignment", "unsupported");
   }
+  const endpoints: EndpointModel[] = eds ? [] : compileLoadAssignment(r, c.load_assignment, lap);
   if (type === "LOGICAL_DNS" && endpoints.length > 1) {
     r.bad(lap, "a LOGICAL_DNS cluster takes exactly one endpoint (as in Envoy)");
   }
-  const upstream = compileClusterUpstream(r.issues, { name, type, connectTimeoutMs, lbPolicy, endpoints, dnsLookupFamily, dnsRefreshRateMs, perConnectionBufferLimitBytes, ...compileUpstreamTransportSocket(r, c.transport_socket, joinPath(path, "transport_socket")) }, c, path);
+  const upstream = compileClusterUpstream(r.issues, { name, type, connectTimeoutMs, lbPolicy, endpoints, ...(eds ? { eds } : {}), dnsLookupFamily, dnsRefreshRateMs, perConnectionBufferLimitBytes, ...compileUpstreamTransportSocket(r, c.transport_socket, joinPath(path, "transport_socket")) }, c, path);
   return upstream && compileClusterDns(r.issues, compileClusterHealthChecks(r.issues, upstream, c, path), c, path);
 }
 

@@ -444,7 +444,8 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
   "envoy.config.cluster.v3.Cluster": {
     fields: {
       name: { note: "Cluster name (required, unique); routes and tcp_proxy refer to it." },
-      type: { note: "Service discovery type; default STATIC.", values: ["STATIC", "STRICT_DNS", "LOGICAL_DNS"] },
+      type: { note: "Service discovery type; default STATIC. EDS clusters take their endpoints from Workers KV (`legate endpoints`; docs/kv-layout.md).", values: ["STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS"] },
+      eds_cluster_config: { note: "For `type: EDS`: `service_name` (default the cluster name) names the KV key `legate/endpoints/<service_name>`." },
       connect_timeout: { note: "Upstream connect timeout; default 5 s." },
       lb_policy: { note: "Load balancer; default ROUND_ROBIN. RING_HASH and MAGLEV hash by the route's hash_policy.", values: ["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "RING_HASH", "MAGLEV"] },
       dns_lookup_family: { note: "Address families resolved for DNS clusters; default AUTO." },
@@ -467,7 +468,6 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
       transport_socket_matches: "per-endpoint transport sockets",
       alt_stat_name: "alternative stat names",
       cluster_type: "custom cluster types",
-      eds_cluster_config: "endpoint discovery (EDS)",
       max_requests_per_connection: "per-connection request limits",
       upstream_http_protocol_options: "upstream HTTP protocol options",
       common_http_protocol_options: "upstream HTTP protocol options",
@@ -571,6 +571,27 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
   "envoy.config.core.v3.HealthCheck.Payload": {
     fields: { text: { note: "Hex-encoded bytes." }, binary: { note: "Bytes (base64 in JSON)." } },
   },
+  "envoy.config.cluster.v3.Cluster.EdsClusterConfig": {
+    fields: {
+      service_name: { note: "The EDS resource name, default the cluster name; Legate reads `legate/endpoints/<service_name>` from KV." },
+      eds_config: { note: "Where EDS updates come from: Legate's source is Workers KV, so only `ads: {}` (Legate's control plane) is accepted; absent means the same." },
+    },
+  },
+  "envoy.config.core.v3.ConfigSource": {
+    fields: {
+      ads: { note: "Legate's aggregated source: Workers KV, written by `legate endpoints`." },
+      resource_api_version: { note: "V3 only.", values: ["V3"] },
+      initial_fetch_timeout: { note: "How long the tcp tier waits at startup for an EDS cluster's first assignment; default 15 s, 0 waits without limit. The edge never waits (requests to a cluster without endpoints get 503 UH)." },
+    },
+    features: {
+      path: "file-based xDS",
+      path_config_source: "file-based xDS",
+      api_config_source: "xDS management servers (Legate's EDS source is Workers KV: use `ads: {}`)",
+      self: "xDS from the same management server",
+      authorities: "xDS authorities",
+    },
+  },
+  "envoy.config.core.v3.AggregatedConfigSource": { fields: {} },
   "envoy.config.endpoint.v3.ClusterLoadAssignment": {
     fields: {
       cluster_name: { note: "Required by Envoy; ignored for static clusters." },
@@ -702,8 +723,9 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
     fields: {
       endpoint: { note: "The host." },
       load_balancing_weight: { note: "Host weight for ROUND_ROBIN/LEAST_REQUEST/RANDOM; default 1." },
+      health_status: { note: "UNHEALTHY, DRAINING and TIMEOUT take the host out of load balancing (`/failed_eds_health`; open connections are left alone); UNKNOWN and HEALTHY leave it in. DEGRADED is refused (no degraded-host load balancing).", values: ["UNKNOWN", "HEALTHY", "UNHEALTHY", "DRAINING", "TIMEOUT"] },
     },
-    features: { endpoint_name: "named endpoints", health_status: "static endpoint health status", metadata: "endpoint metadata" },
+    features: { endpoint_name: "named endpoints", metadata: "endpoint metadata" },
   },
   "envoy.config.endpoint.v3.Endpoint": {
     fields: { address: { note: "The host's address." } },

@@ -309,7 +309,7 @@ export interface RequestMirrorPolicyModel {
   disableShadowHostSuffixAppend: boolean;
 }
 
-export type ClusterType = "STATIC" | "STRICT_DNS" | "LOGICAL_DNS";
+export type ClusterType = "STATIC" | "STRICT_DNS" | "LOGICAL_DNS" | "EDS";
 export type LbPolicy = "ROUND_ROBIN" | "LEAST_REQUEST" | "RANDOM" | "RING_HASH" | "MAGLEV";
 
 export interface EndpointModel {
@@ -323,6 +323,22 @@ export interface EndpointModel {
   locality?: LocalityModel;
   /** The group's `LocalityLbEndpoints.load_balancing_weight`; absent when unset (see ClusterLbConfigModel.localityWeighted). */
   localityWeight?: number;
+  /**
+   * `LbEndpoint.health_status` when set and not UNKNOWN. UNHEALTHY, DRAINING and TIMEOUT take the host
+   * out of load balancing (Envoy's `/failed_eds_health`); connections already open are left alone.
+   */
+  healthStatus?: EdsHealthStatus;
+}
+
+/** `envoy.config.core.v3.HealthStatus` values Legate acts on (UNKNOWN is stored as absent; DEGRADED is refused). */
+export type EdsHealthStatus = "HEALTHY" | "UNHEALTHY" | "DRAINING" | "TIMEOUT";
+
+/** `type: EDS` with `eds_cluster_config`: the endpoints come from Workers KV (docs/kv-layout.md, "Endpoints"). */
+export interface EdsConfigModel {
+  /** `eds_cluster_config.service_name`, default the cluster name: the KV key is `legate/endpoints/<service name>`. */
+  serviceName: string;
+  /** `eds_config.initial_fetch_timeout` (default 15 s; 0: wait without limit): how long the tcp tier waits for the first assignment at startup. */
+  initialFetchTimeoutMs: number;
 }
 
 /** `envoy.config.core.v3.Locality`; empty strings when unset. */
@@ -337,8 +353,10 @@ export interface ClusterModel {
   type: ClusterType;
   connectTimeoutMs: number;
   lbPolicy: LbPolicy;
-  /** Flattened `load_assignment.endpoints[].lb_endpoints[]`. */
+  /** Flattened `load_assignment.endpoints[].lb_endpoints[]`; empty for EDS clusters (their endpoints come from KV). */
   endpoints: EndpointModel[];
+  /** Present for `type: EDS`. */
+  eds?: EdsConfigModel;
   dnsLookupFamily: "AUTO" | "V4_ONLY" | "V6_ONLY" | "V4_PREFERRED" | "ALL";
   /** Default 5 s. */
   dnsRefreshRateMs: number;

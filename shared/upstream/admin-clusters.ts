@@ -131,7 +131,7 @@ export function renderClustersJson(clusters: Iterable<ClusterRuntime>): { cluste
     if (f && f.successRateEjectionThreshold >= 0) status.success_rate_ejection_threshold = { value: f.successRateEjectionThreshold };
     if (f && f.localOriginSuccessRateEjectionThreshold >= 0) status.local_origin_success_rate_ejection_threshold = { value: f.localOriginSuccessRateEjectionThreshold };
     status.host_statuses = c.hosts.map((h) => {
-      const health: Record<string, unknown> = { eds_health_status: "HEALTHY" };
+      const health: Record<string, unknown> = { eds_health_status: h.edsHealthStatus ?? "HEALTHY" };
       if (h.failedOutlierCheck) health.failed_outlier_check = true;
       if (h.failedActiveHc) health.failed_active_health_check = true;
       const { sr, lo } = hostSuccessRates(c, h);

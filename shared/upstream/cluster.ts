@@ -19,11 +19,11 @@
  * the hosts; health comes from outlier detection and from {@link ClusterRuntime.setHealth} (the tcp
  * tier's active health checks, published to KV and applied at the edge).
  */
-import type { ClusterModel, RoutingPriority } from "../config/model.ts";
+import type { ClusterModel, EndpointModel, RoutingPriority } from "../config/model.ts";
 import type { Counter, Histogram, StatsScope } from "../stats/store.ts";
 import { evaluateFractionalPercent, type Runtime } from "../runtime/runtime.ts";
 import { CircuitBreakers } from "./circuit-breakers.ts";
-import { UpstreamHost } from "./host.ts";
+import { reconcileHosts, UpstreamHost } from "./host.ts";
 import { ClusterLoadBalancer } from "./load-balancing.ts";
 import { type AttemptOutcome, OutlierDetector } from "./outlier-detection.ts";
 
@@ -92,8 +92,8 @@ export type OverflowReason = "max_connections" | "max_pending_requests" | "max_r
 export class ClusterRuntime {
   readonly model: ClusterModel;
   readonly name: string;
-  /** Every host, in config order (all priorities). */
-  readonly hosts: readonly UpstreamHost[];
+  /** Every host, in config order (all priorities); replaced whole by {@link setHosts}. */
+  private currentHosts: readonly UpstreamHost[];
   /** The cluster's stats scope, `cluster.<name>.`. */
   readonly stats: StatsScope;
   /** Circuit breakers; the router uses them directly for retries (`tryAcquireRetry`/`releaseRetry`). */
@@ -126,6 +126,8 @@ export class ClusterRuntime {
   };
   private lb: ClusterLoadBalancer;
   private healthDirty = false;
+  /** Set by an EDS assignment's policy; replaces the config's factor when defined. */
+  private overprovisioningFactor: number | undefined;
 
   /**
    * Builds the runtime for one cluster model. Called once per cluster per config version (prefer
@@ -140,11 +142,11 @@ export class ClusterRuntime {
     this.currentRuntime = runtime;
     this.options = options;
     this.stats = stats.scope(`cluster.${model.name}.`);
-    this.hosts = options.hosts ?? model.endpoints.map((e) => new UpstreamHost(e));
-    for (const h of this.hosts) this.byHostPort.set(h.hostPort, h);
+    this.currentHosts = options.hosts ?? model.endpoints.map((e) => new UpstreamHost(e));
+    for (const h of this.currentHosts) this.byHostPort.set(h.hostPort, h);
     this.breakers = options.breakers ?? new CircuitBreakers(model.circuitBreakers, model.name, this.stats, this.runtimeView);
     this.outlierDetector = model.outlierDetection
-      ? new OutlierDetector(model.outlierDetection, this.hosts, this.stats, {
+      ? new OutlierDetector(model.outlierDetection, this.currentHosts, this.stats, {
           now: options.now,
           random: options.random,
           onHealthChanged: () => (this.healthDirty = true),
@@ -155,8 +157,40 @@ export class ClusterRuntime {
     this.cxConnectFail = this.stats.counter("upstream_cx_connect_fail");
     this.cxNoneHealthy = this.stats.counter("upstream_cx_none_healthy");
     this.rqTime = this.stats.histogram("upstream_rq_time");
-    this.stats.gauge("membership_total").set(this.hosts.length);
+    this.stats.gauge("membership_total").set(this.currentHosts.length);
     this.lb = this.buildLb();
+  }
+
+  /** Every host, in config (or EDS) order, all priorities. */
+  get hosts(): readonly UpstreamHost[] {
+    return this.currentHosts;
+  }
+
+  /**
+   * Replaces the membership (an EDS update, or the tcp tier's DNS refresh) in place: the breakers,
+   * stats and outlier detector stay; hosts present in both lists keep their state (see
+   * {@link reconcileHosts}); the load balancer is rebuilt. Attempts in flight to removed hosts finish
+   * normally. Counts `membership_change` when the host set changed.
+   */
+  setHosts(hosts: readonly UpstreamHost[]): void {
+    const changed = hosts.length !== this.currentHosts.length || hosts.some((h, i) => h !== this.currentHosts[i]);
+    this.currentHosts = hosts;
+    this.byHostPort.clear();
+    for (const h of hosts) this.byHostPort.set(h.hostPort, h);
+    this.outlierDetector?.setHosts(hosts);
+    this.stats.gauge("membership_total").set(hosts.length);
+    if (changed) this.stats.counter("membership_change").inc();
+    this.rebuild();
+  }
+
+  /**
+   * {@link setHosts} for a list of endpoints, keeping the hosts that stay ({@link reconcileHosts}).
+   * `overprovisioningFactor`: an EDS assignment's `policy.overprovisioning_factor` (undefined: the
+   * cluster's own).
+   */
+  setEndpoints(endpoints: readonly EndpointModel[], overprovisioningFactor?: number): void {
+    this.overprovisioningFactor = overprovisioningFactor;
+    this.setHosts(reconcileHosts(this.currentHosts, endpoints, (e) => new UpstreamHost(e)));
   }
 
   /**
@@ -249,7 +283,7 @@ export class ClusterRuntime {
    * balancer when the verdict changed. Called whenever a health feed update arrives.
    */
   setHealth(host: UpstreamHost | string, healthy: boolean): boolean {
-    const h = typeof host === "string" ? this.byHostPort.get(host) : this.hosts.includes(host) ? host : undefined;
+    const h = typeof host === "string" ? this.byHostPort.get(host) : this.currentHosts.includes(host) ? host : undefined;
     if (!h) return false;
     if (h.failedActiveHc === !healthy) return true;
     h.failedActiveHc = !healthy;
@@ -307,12 +341,14 @@ export class ClusterRuntime {
     this.healthDirty = false;
     this.lb = this.buildLb();
     let healthy = 0;
-    for (const h of this.hosts) if (h.healthy) healthy++;
+    for (const h of this.currentHosts) if (h.healthy) healthy++;
     this.stats.gauge("membership_healthy").set(healthy);
   }
 
   private buildLb(): ClusterLoadBalancer {
-    return new ClusterLoadBalancer(this.hosts, this.model.lbPolicy, this.model.lbConfig, {
+    const f = this.overprovisioningFactor;
+    const lbConfig = f === undefined || !this.model.lbConfig ? this.model.lbConfig : { ...this.model.lbConfig, overprovisioningFactor: f };
+    return new ClusterLoadBalancer(this.currentHosts, this.model.lbPolicy, lbConfig, {
       random: this.options.random,
       runtime: this.runtimeView,
     });

@@ -2,13 +2,15 @@
  * An upstream host of a cluster at runtime: the endpoint from the config, its place in the cluster
  * (priority, locality, weight), the load on it, and its health as the two health sources see it.
  *
- * Health has two independent sources, as in Envoy's host health flags:
+ * Health has three independent sources, as in Envoy's host health flags:
  * - `failedActiveHc`: active health checking. The edge has no checker of its own; the tcp tier's
  *   checkers publish health to KV and the edge applies it with {@link ClusterRuntime.setHealth}.
  * - `failedOutlierCheck`: passive outlier detection (shared/upstream/outlier-detection.ts).
- * A host is healthy when neither flag is set.
+ * - `failedEdsHealth`: the endpoint's `health_status` (UNHEALTHY, DRAINING, TIMEOUT), from the
+ *   config or an EDS assignment in KV.
+ * A host is healthy when no flag is set.
  */
-import type { EndpointModel, LocalityModel } from "../config/model.ts";
+import type { EdsHealthStatus, EndpointModel, LocalityModel } from "../config/model.ts";
 import type { LbHost } from "../lb/types.ts";
 
 const EMPTY_LOCALITY: LocalityModel = Object.freeze({ region: "", zone: "", subZone: "" });
@@ -61,6 +63,8 @@ export class UpstreamHost implements LbHost {
   failedActiveHc = false;
   /** Set while outlier detection has ejected the host. */
   failedOutlierCheck = false;
+  /** The endpoint's `health_status` (absent: UNKNOWN); an EDS update may change it on a kept host. */
+  edsHealthStatus: EdsHealthStatus | undefined;
 
   constructor(endpoint: EndpointModel) {
     this.endpoint = endpoint;
@@ -73,11 +77,18 @@ export class UpstreamHost implements LbHost {
     this.locality = endpoint.locality ?? EMPTY_LOCALITY;
     this.localityKey = localityKey(this.locality);
     this.localityWeight = endpoint.localityWeight;
+    this.edsHealthStatus = endpoint.healthStatus;
   }
 
-  /** Neither active health checking nor outlier detection excludes the host. */
+  /** `health_status` UNHEALTHY, DRAINING or TIMEOUT (Envoy's FAILED_EDS_HEALTH). */
+  get failedEdsHealth(): boolean {
+    const s = this.edsHealthStatus;
+    return s !== undefined && s !== "HEALTHY";
+  }
+
+  /** No health source excludes the host. */
   get healthy(): boolean {
-    return !this.failedActiveHc && !this.failedOutlierCheck;
+    return !this.failedActiveHc && !this.failedOutlierCheck && !this.failedEdsHealth;
   }
 
   /** Envoy's `health_flags` for /clusters: `healthy`, or the failures joined by `/`. */
@@ -86,6 +97,40 @@ export class UpstreamHost implements LbHost {
     const flags: string[] = [];
     if (this.failedActiveHc) flags.push("/failed_active_hc");
     if (this.failedOutlierCheck) flags.push("/failed_outlier_check");
+    if (this.failedEdsHealth) flags.push("/failed_eds_health");
     return flags.join("");
   }
+
+  /** Whether `e` describes this host with the same place in the cluster (address, weight, priority, locality). */
+  sameEndpoint(e: EndpointModel): boolean {
+    const l = e.locality ?? EMPTY_LOCALITY;
+    return formatHostPort(e.address, e.port) === this.hostPort && Math.max(1, e.weight) === this.weight && (e.priority ?? 0) === this.priority
+      && localityKey(l) === this.localityKey && e.localityWeight === this.localityWeight;
+  }
+}
+
+/**
+ * The host list for a new set of endpoints (an EDS update), keeping the objects of hosts that stay
+ * with the same address, weight, priority and locality, so their load, stats and health (active
+ * checks, outlier ejection) carry over; their `health_status` is updated. Other endpoints get new
+ * hosts from `make`. Order follows `endpoints`; a duplicate address keeps its first entry.
+ */
+export function reconcileHosts<H extends UpstreamHost>(current: readonly H[], endpoints: readonly EndpointModel[], make: (e: EndpointModel) => H): H[] {
+  const byHostPort = new Map<string, H>();
+  for (const h of current) byHostPort.set(h.hostPort, h);
+  const seen = new Set<string>();
+  const next: H[] = [];
+  for (const e of endpoints) {
+    const key = formatHostPort(e.address, e.port);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const kept = byHostPort.get(key);
+    if (kept && kept.sameEndpoint(e)) {
+      kept.edsHealthStatus = e.healthStatus;
+      next.push(kept);
+    } else {
+      next.push(make(e));
+    }
+  }
+  return next;
 }

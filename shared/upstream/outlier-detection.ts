@@ -129,7 +129,7 @@ export interface OutlierDetectorOptions {
 
 export class OutlierDetector {
   readonly config: OutlierDetectionModel;
-  private readonly hosts: readonly UpstreamHost[];
+  private hosts: readonly UpstreamHost[];
   private readonly monitors = new Map<UpstreamHost, HostMonitor>();
   private readonly now: () => number;
   private readonly random: () => number;
@@ -146,8 +146,8 @@ export class OutlierDetector {
   private readonly detected = new Map<EjectionType, Counter>();
 
   /**
-   * @param hosts every host of the cluster (all priorities); fixed for the detector's life (a cluster
-   *   whose membership changes gets a new detector, carrying over state with {@link adoptState}).
+   * @param hosts every host of the cluster (all priorities); {@link setHosts} replaces them when the
+   *   membership changes.
    * @param scope the cluster's stats scope (`cluster.<name>.`).
    */
   constructor(config: OutlierDetectionModel, hosts: readonly UpstreamHost[], scope: StatsScope, options: OutlierDetectorOptions = {}) {
@@ -169,6 +169,18 @@ export class OutlierDetector {
       this.detected.set(t, od.counter(`ejections_detected_${t}`));
     }
     this.ejectionsActive.set(0);
+  }
+
+  /**
+   * New membership (an EDS update): hosts that stay keep their monitors (counts, ejection state); new
+   * hosts start fresh; removed hosts are forgotten (an ejected host that leaves no longer counts).
+   */
+  setHosts(hosts: readonly UpstreamHost[]): void {
+    const keep = new Set(hosts);
+    for (const h of this.monitors.keys()) if (!keep.has(h)) this.monitors.delete(h);
+    for (const h of hosts) if (!this.monitors.has(h)) this.monitors.set(h, new HostMonitor());
+    this.hosts = hosts;
+    this.ejectionsActive.set(this.activeEjections);
   }
 
   /** The monitor of a host of this cluster (for /clusters and tests). */

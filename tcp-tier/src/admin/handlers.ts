@@ -24,6 +24,8 @@ export interface HostView {
   /** Failed active health checking / outlier detection (shown by /clusters?format=json). */
   readonly failedActiveHc?: boolean;
   readonly failedOutlierCheck?: boolean;
+  /** The endpoint's `health_status` (EDS or config); absent: shown as HEALTHY. */
+  readonly edsHealthStatus?: string;
   /** The endpoint's priority (0 highest) and locality; absent: 0 and none. */
   readonly priority?: number;
   readonly locality?: { region: string; zone: string; subZone: string };
@@ -414,7 +416,7 @@ function clusterStatus(c: ClusterView) {
       // proto3 JSON: uint64 values are strings.
       stats: hostStats(h).map((s) => ({ name: s.name, type: s.type, value: String(s.value) })),
       health_status: {
-        eds_health_status: "HEALTHY",
+        eds_health_status: h.edsHealthStatus ?? "HEALTHY",
         ...(h.failedActiveHc ? { failed_active_health_check: true } : {}),
         ...(h.failedOutlierCheck ? { failed_outlier_check: true } : {}),
       },
