@@ -16,8 +16,10 @@
  * Staleness: a push reaches an isolate within `pollMs` plus KV propagation (about 60 s; reads pass
  * `cacheTtl: 30`, inside that bound). Locally (miniflare) KV is immediate.
  *
- * The same check, by the same request, also reads the KV runtime flags (kv-runtime.ts) and the tcp
- * tier's health reports (kv-health.ts), and applies the health to the served version's clusters.
+ * The same check, by the same request, also reads the KV runtime flags (kv-runtime.ts), the EDS
+ * clusters' endpoints (kv-endpoints.ts) and the tcp tier's health reports (kv-health.ts), and applies
+ * the endpoints, then the health, to the served version's clusters. A new version's EDS services that
+ * were never read are read before it is published, so it starts with their hosts.
  */
 import { compileBootstrap } from "../../shared/config/compile.ts";
 import { formatIssue, isError } from "../../shared/config/issues.ts";
@@ -25,6 +27,7 @@ import type { BootstrapModel, ListenerModel } from "../../shared/config/model.ts
 import { CONFIG_POINTER_KEY, type ConfigPointer, configVersionKey } from "../../shared/kv/layout.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { Counter, StatsScope } from "../../shared/stats/store.ts";
+import type { KvEndpoints } from "./kv-endpoints.ts";
 import type { KvHealth } from "./kv-health.ts";
 import type { KvRuntime } from "./kv-runtime.ts";
 
@@ -70,6 +73,8 @@ export interface ConfigCacheOptions<T> {
   kvRuntime?: KvRuntime;
   /** The tcp tier's health reports (edge/src/kv-health.ts), read with each check and applied after it. */
   kvHealth?: KvHealth;
+  /** EDS clusters' endpoints (edge/src/kv-endpoints.ts), read with each check and applied after it, before health. */
+  kvEndpoints?: KvEndpoints;
 }
 
 /** Why the last check did not load a version, remembered so each failure is counted and logged once. */
@@ -139,10 +144,21 @@ export class ConfigCache<T> {
 
   private guardedCheck(): Promise<void> {
     const config = this.check().catch((e: unknown) => this.fail("unexpected", false, `unexpected error: ${String(e)}`));
-    const { kvRuntime, kvHealth } = this.options;
-    if (!kvRuntime && !kvHealth) return config;
-    return Promise.all([config, kvRuntime?.check().catch(() => undefined), kvHealth?.check().catch(() => undefined)]).then(() => {
-      // After the config check: a version loaded by this very check gets the health too.
+    const { kvRuntime, kvHealth, kvEndpoints } = this.options;
+    if (!kvRuntime && !kvHealth && !kvEndpoints) return config;
+    return Promise.all([
+      config,
+      kvRuntime?.check().catch(() => undefined),
+      // The endpoints of the version served when the check started; a version this check loads had its unread services read before it was published.
+      kvEndpoints?.check(this.current?.model).catch(() => undefined),
+      kvHealth?.check().catch(() => undefined),
+    ]).then(() => {
+      // After the config check: a version loaded by this very check gets them too. Endpoints first, so new hosts get their health.
+      try {
+        kvEndpoints?.apply(this.current?.model);
+      } catch (e) {
+        this.options.log.error(`applying EDS endpoints failed: ${String(e)}`);
+      }
       try {
         kvHealth?.apply(this.current?.model);
       } catch (e) {
@@ -220,6 +236,14 @@ export class ConfigCache<T> {
     } catch (e) {
       this.fail(version, true, `config version ${version} cannot run at the edge: ${e instanceof Error ? e.message : String(e)}`);
       return;
+    }
+    if (this.options.kvEndpoints) {
+      // Same request: its own reads. Never rejects; a failure leaves the EDS clusters empty until a read succeeds.
+      try {
+        await this.options.kvEndpoints.prepare(model);
+      } catch (e) {
+        log.error(`reading the EDS endpoints of config version ${version} failed: ${String(e)}`);
+      }
     }
     const previous = this.current?.version;
     this.current = { version, pointer, text, model, listener, built, loadedAt: new Date() };

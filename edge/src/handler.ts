@@ -20,6 +20,7 @@ import { fetchTransport } from "./upstream-transport.ts";
 import { nativeBodyPipe } from "./body-pipe.ts";
 import { edgeWebSocket } from "./websocket.ts";
 import { createLayeredRuntime } from "../../shared/runtime/runtime.ts";
+import { KvEndpoints } from "./kv-endpoints.ts";
 import { KvHealth } from "./kv-health.ts";
 import { KvRuntime } from "./kv-runtime.ts";
 
@@ -52,6 +53,7 @@ export function createEdgeHandler(options: EdgeHandlerOptions = {}): EdgeHandler
       cache = new ConfigCache<HttpEngine>({
         kvRuntime,
         kvHealth: new KvHealth(env.LEGATE_KV, stats, log),
+        kvEndpoints: new KvEndpoints(env.LEGATE_KV, stats, log),
         kv: env.LEGATE_KV,
         pollMs: parsePollMs(env.LEGATE_CONFIG_POLL_MS, log),
         edgeListener: env.LEGATE_EDGE_LISTENER || undefined,

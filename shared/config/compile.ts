@@ -15,7 +15,6 @@ import { checkFilterChainOverlap, compileFilterChainMatch, compileTcpListenerFil
 import { compileHcmHeaderPolicy, compileHeaderMutations, compileRedirect, compileRouteConfigHeaders, compileRouteMatch, compileRouteTarget } from "./compile-route.ts";
 import { withHashPolicy } from "./compile-cluster-hash-policy.ts";
 import { applyVirtualHostRouter, withRouterPolicy } from "./compile-router.ts";
-import { checkTcpTierClusters } from "./compile-tier.ts";
 import { compileClusterHealthChecks } from "./compile-health-check.ts";
 import { checkEdgeUpstreamTls, compileDownstreamTransportSocket, compileUpstreamTransportSocket } from "./compile-tls.ts";
 import { compileStatsSinks } from "./compile-stats-sinks.ts";
@@ -114,7 +113,6 @@ export function compileBootstrap(input: unknown, options: CompileOptions = {}): 
     listeners.push(listener);
   });
 
-  r.issues.push(...checkTcpTierClusters(listeners, clusters));
   r.issues.push(...checkEdgeUpstreamTls(listeners, clusters));
   if (options.edgeListener && !listenerNames.has(options.edgeListener)) {
     r.bad("static_resources.listeners", `the edge listener "${options.edgeListener}" (LEGATE_EDGE_LISTENER) is not defined`, "invalid-reference");

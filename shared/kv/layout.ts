@@ -25,6 +25,19 @@ export interface ConfigPointer {
   source?: string;
 }
 
+/** Parses a stored pointer; undefined when it is not one (readers then keep the config they run). */
+export function parseConfigPointer(text: string): ConfigPointer | undefined {
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (typeof v !== "object" || v === null) return undefined;
+    const { version, pushed_at: pushedAt, source } = v as Record<string, unknown>;
+    if (typeof version !== "string" || version === "" || version.length > 128 || version.includes("/")) return undefined;
+    return { version, pushed_at: typeof pushedAt === "string" ? pushedAt : "", ...(typeof source === "string" ? { source } : {}) };
+  } catch {
+    return undefined;
+  }
+}
+
 /** JSON with object keys sorted at every level, so equal configs hash equal. */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(sortKeys(value));

@@ -186,11 +186,11 @@ export class ClusterRuntime {
   /**
    * {@link setHosts} for a list of endpoints, keeping the hosts that stay ({@link reconcileHosts}).
    * `overprovisioningFactor`: an EDS assignment's `policy.overprovisioning_factor` (undefined: the
-   * cluster's own).
+   * cluster's own). `make` builds the new hosts (the tcp tier's carry connection counts).
    */
-  setEndpoints(endpoints: readonly EndpointModel[], overprovisioningFactor?: number): void {
+  setEndpoints(endpoints: readonly EndpointModel[], overprovisioningFactor?: number, make: (e: EndpointModel) => UpstreamHost = (e) => new UpstreamHost(e)): void {
     this.overprovisioningFactor = overprovisioningFactor;
-    this.setHosts(reconcileHosts(this.currentHosts, endpoints, (e) => new UpstreamHost(e)));
+    this.setHosts(reconcileHosts(this.currentHosts, endpoints, make));
   }
 
   /**

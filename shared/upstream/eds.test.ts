@@ -222,3 +222,18 @@ describe("ClusterRuntime.setEndpoints", () => {
     expect(c.priorityLoad).toEqual([100, 0]);
   });
 });
+
+describe("DRAINING hosts are excluded", () => {
+  it("even in panic mode, and they do not count in their priority's health", () => {
+    const c = new ClusterRuntime(clusterModel("svc", []), new StatsStore(), undefined, { random: seeded(3) });
+    // Three of four hosts draining, the fourth failed: without exclusion the level would be in panic
+    // and balance over all four.
+    c.setEndpoints([endpoint(1, { healthStatus: "DRAINING" }), endpoint(2, { healthStatus: "DRAINING" }), endpoint(3, { healthStatus: "DRAINING" }), endpoint(4, { healthStatus: "UNHEALTHY" })]);
+    expect(c.inPanic(0)).toBe(true);
+    for (let i = 0; i < 20; i++) expect(c.chooseHost()?.port).toBe(4);
+    // One healthy host of two counted (the draining one is not): 50 % health, not panic at the default 50 %.
+    c.setEndpoints([endpoint(1, { healthStatus: "DRAINING" }), endpoint(2), endpoint(3, { healthStatus: "UNHEALTHY" })]);
+    expect(c.inPanic(0)).toBe(false);
+    for (let i = 0; i < 20; i++) expect(c.chooseHost()?.port).toBe(2);
+  });
+});

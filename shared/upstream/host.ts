@@ -86,6 +86,14 @@ export class UpstreamHost implements LbHost {
     return s !== undefined && s !== "HEALTHY";
   }
 
+  /**
+   * `health_status: DRAINING`: out of load balancing entirely, even in panic mode, and not counted in
+   * its priority's health (Envoy's excluded hosts). UNHEALTHY and TIMEOUT hosts are only unhealthy.
+   */
+  get excluded(): boolean {
+    return this.edsHealthStatus === "DRAINING";
+  }
+
   /** No health source excludes the host. */
   get healthy(): boolean {
     return !this.failedActiveHc && !this.failedOutlierCheck && !this.failedEdsHealth;

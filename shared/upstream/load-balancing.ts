@@ -13,6 +13,8 @@
  *    (earliest-deadline-first), then a host within it. A locality without weight gets no traffic.
  *    RING_HASH and MAGLEV fold the locality weights into host weights instead.
  * 4. Host: `lb_policy` over the level's (or locality's) healthy hosts, or all hosts in panic.
+ * Excluded hosts (`health_status: DRAINING`, Envoy's excluded hosts) take no part at all: they count
+ * neither as healthy nor in the totals, and panic mode does not pick them.
  *
  * Immutable once built: health or membership changes build a new one (never patched).
  */
@@ -216,7 +218,9 @@ export class ClusterLoadBalancer {
     this.hashing = policy === "RING_HASH" || policy === "MAGLEV";
     this.hashString = policy === "RING_HASH" && cfg.ringHash.hashFunction === "MURMUR_HASH_2" ? (s) => murmurHash2(s) : (s) => xxHash64(s);
     const byPriority: UpstreamHost[][] = [];
-    for (const h of hosts) (byPriority[h.priority] ??= []).push(h);
+    // Excluded hosts (DRAINING) are left out entirely: not counted in a level's health, never picked,
+    // not even in panic.
+    for (const h of hosts) if (!h.excluded) (byPriority[h.priority] ??= []).push(h);
     for (let i = 0; i < byPriority.length; i++) byPriority[i] ??= [];
     const counts = byPriority.map((level) => ({ total: level!.length, healthy: level!.filter((h) => h.healthy).length }));
     const panicThreshold = Math.min(100, options.runtime?.getInteger("upstream.healthy_panic_threshold", cfg.healthyPanicThresholdPercent) ?? cfg.healthyPanicThresholdPercent);

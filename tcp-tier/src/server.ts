@@ -16,6 +16,7 @@ import { applyReload, type Generation, type ReloadOutcome } from "./reload/apply
 import { Drainer } from "./reload/drain.ts";
 import { ReloadBookkeeping } from "./reload/bookkeeping.ts";
 import { ClusterManager } from "./upstream/cluster-manager.ts";
+import type { EdsSource } from "./kv/endpoints-poller.ts";
 import type { RuntimeLayer } from "../../shared/runtime/runtime.ts";
 
 export interface ServerOptions {
@@ -42,6 +43,8 @@ export interface ServerOptions {
   loggerName?: string;
   /** The KV runtime layer (tcp-tier/src/kv/runtime-poller.ts), layered between the static and admin layers. */
   kvRuntime?: RuntimeLayer;
+  /** The EDS source of `type: EDS` clusters (tcp-tier/src/kv/endpoints-poller.ts); required when the config has one. */
+  eds?: EdsSource;
 }
 
 export interface ServerHandle {
@@ -112,7 +115,7 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
     serverStats.memoryPhysicalSize.set(mem.rss);
   };
 
-  const clusters = new ClusterManager(model.clusters, stats, logger);
+  const clusters = new ClusterManager(model.clusters, stats, logger, opts.eds);
   const runtimeLayers = new RuntimeLayers(opts.canonical, opts.kvRuntime);
   let listeners: ListenerManager;
   try {
@@ -225,7 +228,7 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
       bookkeeping.attempted();
       let outcome: ReloadOutcome;
       try {
-        outcome = await applyReload(gen, next, { stats, logger, serverState: state, drain: (ls, cm) => drainer.drain(ls, cm), runtime: runtimeLayers.live });
+        outcome = await applyReload(gen, next, { stats, logger, serverState: state, drain: (ls, cm) => drainer.drain(ls, cm), runtime: runtimeLayers.live, eds: opts.eds });
       } catch (err) {
         bookkeeping.rejected((err as Error).message);
         throw err;

@@ -10,6 +10,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { runCli } from "../../tcp-tier/src/cli/main.ts";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const LEGATE_BIN = join(ROOT, "bin/legate.js");
@@ -52,10 +53,11 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs `legate` (bin/legate.js under this Node) to completion; killed after `timeoutMs`. */
-export function runLegate(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+/** Runs `legate` (bin/legate.js under this Node) to completion; killed after `timeoutMs`. `input` goes to its stdin. */
+export function runLegate(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [LEGATE_BIN, ...args], { cwd: opts.cwd ?? ROOT, env: opts.env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [LEGATE_BIN, ...args], { cwd: opts.cwd ?? ROOT, env: opts.env ?? process.env, stdio: ["pipe", "pipe", "pipe"] });
+    child.stdin.end(opts.input ?? "");
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
@@ -68,6 +70,14 @@ export function runLegate(args: string[], opts: { cwd?: string; env?: NodeJS.Pro
       resolve({ code, signal, stdout, stderr });
     });
   });
+}
+
+/** Runs `legate <argv>` in this process ({@link runCli}) with an empty environment, capturing its output. */
+export async function runCliCaptured(argv: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const code = await runCli(argv, { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s), env: {}, cwd });
+  return { code, stdout, stderr };
 }
 
 export interface ApiRequest {

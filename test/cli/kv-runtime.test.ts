@@ -5,25 +5,14 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { parseRuntimeDocument, RUNTIME_KEY } from "../../shared/kv/layout.ts";
 import { localKvTarget } from "../../tcp-tier/src/cli/kv/local.ts";
-import { runCli } from "../../tcp-tier/src/cli/main.ts";
 import { parseRuntimeArgs } from "../../tcp-tier/src/cli/runtime-commands.ts";
-import { removeTempDirs, tempDir } from "./helpers.ts";
+import { removeTempDirs, runCliCaptured, tempDir } from "./helpers.ts";
 
 const NS = "00000000000000000000000000000000";
 
 afterAll(() => removeTempDirs());
 
-async function legate(dir: string, ...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli([...argv, "--persist-to", dir, "--namespace-id", NS], {
-    stdout: (s) => void (stdout += s),
-    stderr: (s) => void (stderr += s),
-    env: {},
-    cwd: dir,
-  });
-  return { code, stdout, stderr };
-}
+const legate = (dir: string, ...argv: string[]): ReturnType<typeof runCliCaptured> => runCliCaptured([...argv, "--persist-to", dir, "--namespace-id", NS], dir);
 
 async function readBack(dir: string): Promise<string | null> {
   const t = localKvTarget({ persistTo: dir, namespaceId: NS });

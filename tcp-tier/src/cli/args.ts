@@ -7,6 +7,7 @@
  * Every option may be given at most once (Envoy refuses a repeated option too). A bad command line
  * throws {@link UsageError}; the caller prints it with the usage text and exits 1.
  */
+import { parseArgs as parseNodeArgs, type ParseArgsOptionsConfig } from "node:util";
 import type { LogLevel } from "../../../shared/log.ts";
 
 export type Mode = "serve" | "validate" | "init_only";
@@ -40,6 +41,40 @@ export interface KvArgs {
   namespaceId?: string;
   /** Path to wrangler.toml / wrangler.json(c); default: searched upward from the working directory. */
   wranglerConfig?: string;
+}
+
+/**
+ * The kv options of the subcommands that parse their own arguments with node:util's parseArgs
+ * (`runtime`, `endpoints`, `status`): the option table and the checks, shared so each states them once.
+ */
+export const KV_FLAG_OPTIONS = {
+  local: { type: "boolean" },
+  remote: { type: "boolean" },
+  "persist-to": { type: "string" },
+  "namespace-id": { type: "string" },
+  "wrangler-config": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** node:util's parseArgs (strict, with positionals) over {@link KV_FLAG_OPTIONS} and a command's own `options`. */
+export function parseKvCommandLine<O extends ParseArgsOptionsConfig>(argv: readonly string[], options: O) {
+  return parseNodeArgs({ args: [...argv], allowPositionals: true, strict: true, options: { ...KV_FLAG_OPTIONS, ...options } });
+}
+
+/** {@link KvArgs} from parsed {@link KV_FLAG_OPTIONS}; throws an Error with a usage message. */
+export function kvArgsFromFlags(values: { local?: boolean; remote?: boolean; "persist-to"?: string; "namespace-id"?: string; "wrangler-config"?: string }): KvArgs {
+  if (values.local && values.remote) throw new Error("--local and --remote exclude each other");
+  const kv: KvArgs = { target: values.remote ? "remote" : "local" };
+  if (values["persist-to"] !== undefined) {
+    if (kv.target === "remote") throw new Error("--persist-to applies to --local only");
+    kv.persistTo = values["persist-to"];
+  }
+  if (values["namespace-id"] !== undefined) {
+    if (!/^[A-Za-z0-9_-]+$/.test(values["namespace-id"])) throw new Error(`'${values["namespace-id"]}' is not a namespace id`);
+    kv.namespaceId = values["namespace-id"];
+  }
+  if (values["wrangler-config"] !== undefined) kv.wranglerConfig = values["wrangler-config"];
+  return kv;
 }
 
 export interface PushArgs extends KvArgs {

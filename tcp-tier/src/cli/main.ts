@@ -23,6 +23,7 @@ export async function runCli(argv: string[], io?: CliIo): Promise<number> {
   const out = resolveIo(io);
   // KV control-plane commands parse their own arguments (runtime-commands.ts).
   if (argv[0] === "runtime") return (await import("./runtime-commands.ts")).runRuntime(argv.slice(1), out);
+  if (argv[0] === "endpoints") return (await import("./endpoints-commands.ts")).runEndpoints(argv.slice(1), out);
   if (argv[0] === "status") return (await import("./status-command.ts")).runStatus(argv.slice(1), out);
   let args;
   try {

@@ -9,12 +9,20 @@
  * second first (at most 1 s). Exit codes: 0 done (including "unchanged"), 1 usage error, missing key
  * (`get`) or any KV failure.
  */
-import { parseArgs as parseNodeArgs } from "node:util";
 import { isRuntimeKey, parseRuntimeDocument, RUNTIME_KEY, RUNTIME_VALUE_MAX, type RuntimeDocument } from "../../../shared/kv/layout.ts";
-import type { KvArgs } from "./args.ts";
+import { type KvArgs, kvArgsFromFlags, parseKvCommandLine } from "./args.ts";
 import type { ResolvedIo } from "./io.ts";
 import { startKvCommand } from "./kv/open.ts";
 import { KvError, type KvTarget } from "./kv/target.ts";
+
+/** The kv options in the usage texts of `legate runtime` and `legate endpoints`. */
+export const KV_OPTIONS_USAGE = `kv options (as for legate push):
+  --local                 the state wrangler dev reads (default)
+  --remote                Workers KV through Cloudflare's API (CLOUDFLARE_API_TOKEN)
+  --persist-to <dir>      local state directory (default .wrangler/state beside wrangler.toml)
+  --namespace-id <id>     overrides the LEGATE_KV binding's id
+  --wrangler-config <p>   wrangler.toml / wrangler.json(c) to read
+`;
 
 export const RUNTIME_USAGE = `usage: legate runtime set <key> <value> [kv options]
        legate runtime get <key> [kv options]
@@ -24,13 +32,7 @@ export const RUNTIME_USAGE = `usage: legate runtime set <key> <value> [kv option
 Runtime flags in Workers KV (${RUNTIME_KEY}), layered over the config's layered_runtime static
 layers by both tiers, without a restart or a config push.
 
-kv options (as for legate push):
-  --local                 the state wrangler dev reads (default)
-  --remote                Workers KV through Cloudflare's API (CLOUDFLARE_API_TOKEN)
-  --persist-to <dir>      local state directory (default .wrangler/state beside wrangler.toml)
-  --namespace-id <id>     overrides the LEGATE_KV binding's id
-  --wrangler-config <p>   wrangler.toml / wrangler.json(c) to read
-`;
+${KV_OPTIONS_USAGE}`;
 
 /** KV's per-key write limit. */
 const MIN_WRITE_INTERVAL_MS = 1000;
@@ -45,19 +47,7 @@ interface RuntimeArgs extends KvArgs {
 
 /** Parses the arguments after `runtime`; throws an Error with a usage message. */
 export function parseRuntimeArgs(argv: readonly string[]): RuntimeArgs | "help" {
-  const { values, positionals } = parseNodeArgs({
-    args: [...argv],
-    allowPositionals: true,
-    strict: true,
-    options: {
-      local: { type: "boolean" },
-      remote: { type: "boolean" },
-      "persist-to": { type: "string" },
-      "namespace-id": { type: "string" },
-      "wrangler-config": { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
+  const { values, positionals } = parseKvCommandLine(argv, {});
   if (values.help) return "help";
   const [action, ...rest] = positionals;
   if (action !== "set" && action !== "get" && action !== "list" && action !== "unset") {
@@ -67,18 +57,7 @@ export function parseRuntimeArgs(argv: readonly string[]): RuntimeArgs | "help" 
   if (rest.length !== want) {
     throw new Error(`'runtime ${action}' takes ${want === 0 ? "no arguments" : want === 1 ? "<key>" : "<key> <value>"}`);
   }
-  if (values.local && values.remote) throw new Error("--local and --remote exclude each other");
-  const kv: KvArgs = { target: values.remote ? "remote" : "local" };
-  if (values["persist-to"] !== undefined) {
-    if (kv.target === "remote") throw new Error("--persist-to applies to --local only");
-    kv.persistTo = values["persist-to"];
-  }
-  if (values["namespace-id"] !== undefined) {
-    if (!/^[A-Za-z0-9_-]+$/.test(values["namespace-id"])) throw new Error(`'${values["namespace-id"]}' is not a namespace id`);
-    kv.namespaceId = values["namespace-id"];
-  }
-  if (values["wrangler-config"] !== undefined) kv.wranglerConfig = values["wrangler-config"];
-  const out: RuntimeArgs = { ...kv, action };
+  const out: RuntimeArgs = { ...kvArgsFromFlags(values), action };
   if (rest[0] !== undefined) {
     if (!isRuntimeKey(rest[0])) throw new Error(`'${rest[0]}' is not a runtime key (dotted words of letters, digits, '_' and '-')`);
     out.key = rest[0];
@@ -100,6 +79,17 @@ export async function readRuntimeDocument(target: KvTarget): Promise<RuntimeDocu
   return doc;
 }
 
+/**
+ * KV's one write per second per key, for the CLI's versioned documents (runtime, endpoints): waits out
+ * the rest of the second after `updatedAt` (the document's last write, ISO 8601), at most 1 s.
+ */
+export async function waitForWriteSlot(updatedAt: string | undefined, now: () => number = Date.now): Promise<void> {
+  const last = updatedAt !== undefined ? Date.parse(updatedAt) : NaN;
+  if (!Number.isFinite(last)) return;
+  const wait = Math.min(MIN_WRITE_INTERVAL_MS, last + MIN_WRITE_INTERVAL_MS - now());
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+}
+
 /** Writes `values` as the next version, waiting out KV's one-write-per-second-per-key limit. */
 export async function writeRuntimeDocument(
   target: KvTarget,
@@ -107,16 +97,19 @@ export async function writeRuntimeDocument(
   values: Record<string, string>,
   now: () => number = Date.now,
 ): Promise<RuntimeDocument> {
-  const last = previous ? Date.parse(previous.updated_at) : NaN;
-  if (Number.isFinite(last)) {
-    const wait = Math.min(MIN_WRITE_INTERVAL_MS, last + MIN_WRITE_INTERVAL_MS - now());
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-  }
+  await waitForWriteSlot(previous?.updated_at, now);
   const sorted: Record<string, string> = {};
   for (const k of Object.keys(values).sort()) sorted[k] = values[k]!;
   const doc: RuntimeDocument = { version: (previous?.version ?? 0) + 1, updated_at: new Date(now()).toISOString(), values: sorted };
   await target.put(RUNTIME_KEY, JSON.stringify(doc));
   return doc;
+}
+
+/** Prints a KV command's failure as `error: <message> [<code>]`; returns the exit code (1). */
+export function reportKvFailure(e: unknown, io: ResolvedIo): number {
+  const code = e instanceof KvError ? ` [${e.code}]` : "";
+  io.stderr(`error: ${(e as Error).message}${code}\n`);
+  return 1;
 }
 
 /** `legate runtime ...`. */
@@ -168,9 +161,7 @@ export async function runRuntime(argv: readonly string[], io: ResolvedIo): Promi
       }
     }
   } catch (e) {
-    const code = e instanceof KvError ? ` [${e.code}]` : "";
-    io.stderr(`error: ${(e as Error).message}${code}\n`);
-    return 1;
+    return reportKvFailure(e, io);
   } finally {
     await target.close().catch(() => undefined);
   }

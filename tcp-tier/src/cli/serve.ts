@@ -13,11 +13,16 @@
  * processes (tcp-tier/src/workers/); everything above works the same, the primary forwarding to the
  * workers. With LEGATE_KV the primary polls the runtime flags (forwarding each change to the workers)
  * and publishes the workers' merged health verdicts.
+ *
+ * `type: EDS` clusters need LEGATE_KV: their endpoints are polled from KV (tcp-tier/src/kv/endpoints-poller.ts;
+ * by the primary with workers, which forwards every change); without it such a config is refused at
+ * startup and on reload.
  */
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { formatIssue, isError } from "../../../shared/config/issues.ts";
 import { healthNodeId, type KvControl, startKvControl } from "../kv/control.ts";
+import { edsServices, edsWithoutKvError } from "../kv/endpoints-poller.ts";
 import type { HealthSourceCluster } from "../kv/health-publisher.ts";
 import { ConfigFileWatcher } from "../reload/watch.ts";
 import { startServer } from "../server.ts";
@@ -73,9 +78,12 @@ export async function runServe(args: EnvoyArgs, io: ResolvedIo, logger: CliLogge
   let kvControl: KvControl | undefined;
   try {
     // LEGATE_KV=local|remote: runtime flags from KV, layered under the admin layer (tcp-tier/src/kv/control.ts).
-    kvControl = await startKvControl(io.env, io.cwd, logger);
+    // With EDS clusters: their endpoints too, first read before the listeners start.
+    kvControl = await startKvControl(io.env, io.cwd, logger, edsServices(loaded.model).values());
+    const edsProblem = kvControl ? undefined : edsWithoutKvError(loaded.model);
+    if (edsProblem) throw new Error(edsProblem);
     const serverOptions = {
-      ...(kvControl ? { kvRuntime: kvControl.runtime.layer } : {}),
+      ...(kvControl ? { kvRuntime: kvControl.runtime.layer, eds: kvControl.eds } : {}),
       canonical: loaded.canonical,
       model: loaded.model,
       logger,
@@ -135,8 +143,17 @@ export async function runServe(args: EnvoyArgs, io: ResolvedIo, logger: CliLogge
       return;
     }
     for (const w of next.warnings) logger.warn(formatIssue(w));
+    const edsProblem = kvControl ? undefined : edsWithoutKvError(next.model);
+    if (edsProblem) {
+      handle.rejectReload(edsProblem);
+      return;
+    }
+    // The new config's EDS services are read now, so its new clusters start with their endpoints.
+    const running = () => edsServices(handle.adminContext.model).values();
+    await kvControl?.endpoints.setServices([...running(), ...edsServices(next.model).values()]);
     // A rejection is counted, logged and shown by /server_info inside reload().
     await handle.reload({ model: next.model, canonical: next.canonical }).catch(() => {});
+    await kvControl?.endpoints.setServices(running());
   };
   const watcher = args.configPath !== undefined ? new ConfigFileWatcher(resolve(io.cwd, args.configPath), () => void reload("config file changed")) : undefined;
   const onHup = (): void => {

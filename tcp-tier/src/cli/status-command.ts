@@ -1,15 +1,15 @@
 /**
  * `legate status`: one place to see whether the system agrees with itself. Reads KV (the config
- * pointer, the runtime flags, the tcp tier's health reports) and, for each `--admin <url>` (an edge's
- * `https://<host>/__legate/admin` or a tcp tier's admin address), that tier's `/runtime` and
- * `/clusters?format=json`: whether it sees the KV flags, and the health of its hosts. Admin requests
- * carry `Authorization: Bearer $LEGATE_ADMIN_TOKEN` when that variable is set.
+ * pointer, the runtime flags, the tcp tier's health reports, the EDS endpoints) and, for each
+ * `--admin <url>` (an edge's `https://<host>/__legate/admin` or a tcp tier's admin address), that
+ * tier's `/runtime` and `/clusters?format=json`: whether it sees the KV flags, and the health of its
+ * hosts. Admin requests carry `Authorization: Bearer $LEGATE_ADMIN_TOKEN` when that variable is set.
  *
  * Exit 0 when everything could be read and every tier agrees with KV's flags; 1 otherwise.
  */
-import { parseArgs as parseNodeArgs } from "node:util";
 import { CONFIG_POINTER_KEY, HEALTH_PREFIX, HEALTH_STALE_MS, mergeHealthReports, parseHealthReport, type HealthReport } from "../../../shared/kv/layout.ts";
-import type { KvArgs } from "./args.ts";
+import { type KvArgs, kvArgsFromFlags, parseKvCommandLine } from "./args.ts";
+import { endpointsSummary } from "./endpoints-commands.ts";
 import type { ResolvedIo } from "./io.ts";
 import { startKvCommand } from "./kv/open.ts";
 import { KvError, type KvTarget } from "./kv/target.ts";
@@ -17,9 +17,9 @@ import { readRuntimeDocument } from "./runtime-commands.ts";
 
 export const STATUS_USAGE = `usage: legate status [kv options] [--admin <url>]...
 
-Shows the config version, runtime flags and health reports in KV, and for each --admin URL (an edge's
-https://<host>/__legate/admin or a tcp tier's admin address) whether that tier sees the same flags and
-how healthy its hosts are. LEGATE_ADMIN_TOKEN, when set, is sent as a bearer token.
+Shows the config version, runtime flags, health reports and EDS endpoints in KV, and for each --admin
+URL (an edge's https://<host>/__legate/admin or a tcp tier's admin address) whether that tier sees the
+same flags and how healthy its hosts are. LEGATE_ADMIN_TOKEN, when set, is sent as a bearer token.
 
 kv options: --local (default), --remote, --persist-to <dir>, --namespace-id <id>, --wrangler-config <p>
 `;
@@ -29,30 +29,10 @@ interface StatusArgs extends KvArgs {
 }
 
 export function parseStatusArgs(argv: readonly string[]): StatusArgs | "help" {
-  const { values, positionals } = parseNodeArgs({
-    args: [...argv],
-    allowPositionals: true,
-    strict: true,
-    options: {
-      local: { type: "boolean" },
-      remote: { type: "boolean" },
-      "persist-to": { type: "string" },
-      "namespace-id": { type: "string" },
-      "wrangler-config": { type: "string" },
-      admin: { type: "string", multiple: true },
-      help: { type: "boolean", short: "h" },
-    },
-  });
+  const { values, positionals } = parseKvCommandLine(argv, { admin: { type: "string", multiple: true } });
   if (values.help) return "help";
   if (positionals.length) throw new Error(`unexpected argument '${positionals[0]}'`);
-  if (values.local && values.remote) throw new Error("--local and --remote exclude each other");
-  const out: StatusArgs = { target: values.remote ? "remote" : "local", admins: [] };
-  if (values["persist-to"] !== undefined) {
-    if (out.target === "remote") throw new Error("--persist-to applies to --local only");
-    out.persistTo = values["persist-to"];
-  }
-  if (values["namespace-id"] !== undefined) out.namespaceId = values["namespace-id"];
-  if (values["wrangler-config"] !== undefined) out.wranglerConfig = values["wrangler-config"];
+  const out: StatusArgs = { ...kvArgsFromFlags(values), admins: [] };
   for (const a of values.admin ?? []) {
     if (!/^https?:\/\//.test(a)) throw new Error(`--admin '${a}' is not an http(s) URL`);
     out.admins.push(a.replace(/\/+$/, ""));
@@ -102,6 +82,10 @@ export async function runStatus(argv: readonly string[], io: ResolvedIo): Promis
         for (const [host, healthy] of [...merged].sort(([x], [y]) => (x < y ? -1 : 1))) io.stdout(`    ${host} ${healthy ? "healthy" : "unhealthy"}\n`);
       }
     }
+    const eds = await endpointsSummary(target);
+    if (!eds) io.stdout("  endpoints: not listed (listing keys needs --local)\n");
+    else if (eds.length === 0) io.stdout("  endpoints: no EDS documents\n");
+    for (const line of eds ?? []) io.stdout(`  endpoints: ${line}\n`);
   } catch (e) {
     const code = e instanceof KvError ? ` [${e.code}]` : "";
     io.stderr(`error: ${(e as Error).message}${code}\n`);

@@ -54,6 +54,8 @@ Commands:
    versions   List the config versions kept in KV, marking the current one
    rollback   Point KV back at a kept version (see \`legate rollback --help\`)
    runtime    Set, get, list or unset runtime flags in KV (see \`legate runtime --help\`)
+   endpoints  Set, add, remove, drain or list the endpoints of EDS clusters in KV
+              (see \`legate endpoints --help\`)
    status     Show KV's config, flags and health, and what each tier sees (see \`legate status --help\`)
 
 Exit codes: 0 success; 1 invalid config, bad command line, or failure.

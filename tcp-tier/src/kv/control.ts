@@ -7,7 +7,7 @@
  *   empty: the tcp tier does not read KV.
  * - `LEGATE_KV_PERSIST_TO`, `LEGATE_KV_NAMESPACE_ID`, `LEGATE_KV_WRANGLER_CONFIG`: as `--persist-to`,
  *   `--namespace-id`, `--wrangler-config`.
- * - `LEGATE_KV_POLL_MS`: poll interval (default 1000, minimum 100).
+ * - `LEGATE_KV_POLL_MS`: poll interval of runtime flags and EDS endpoints (default 1000, minimum 100).
  * - `LEGATE_NODE_ID`: this node's name in health keys (default: the bootstrap's `node.id`, else the
  *   host name).
  */
@@ -16,12 +16,17 @@ import type { Logger } from "../../../shared/log.ts";
 import type { KvArgs } from "../cli/args.ts";
 import { openKvTarget } from "../cli/kv/open.ts";
 import type { KvTarget } from "../cli/kv/target.ts";
+import { EdsSource, KvEndpointsPoller } from "./endpoints-poller.ts";
 import { type HealthSourceCluster, KvHealthPublisher } from "./health-publisher.ts";
 import { DEFAULT_KV_POLL_MS, KvRuntimePoller } from "./runtime-poller.ts";
 
 export interface KvControl {
   readonly target: KvTarget;
   readonly runtime: KvRuntimePoller;
+  /** The endpoints of the running config's EDS clusters (kv/endpoints-poller.ts). */
+  readonly endpoints: KvEndpointsPoller;
+  /** What the clusters (or, with workers, the primary) follow: `endpoints.source`. */
+  readonly eds: EdsSource;
   /**
    * Starts publishing the active-health-check verdicts of `clusters()` (those with `health_checks`) as
    * node `nodeId` (kv/health-publisher.ts). At most once.
@@ -54,18 +59,25 @@ export function kvArgsFromEnv(env: Record<string, string | undefined>): { kv: Kv
   return { kv, pollMs };
 }
 
-/** Opens the target and starts the runtime poller (first read awaited). Undefined when LEGATE_KV is unset. */
-export async function startKvControl(env: Record<string, string | undefined>, cwd: string, logger: Logger): Promise<KvControl | undefined> {
+/**
+ * Opens the target and starts the runtime poller and the endpoints poller of `edsServices` (the running
+ * config's EDS service names; first reads awaited). Undefined when LEGATE_KV is unset.
+ */
+export async function startKvControl(env: Record<string, string | undefined>, cwd: string, logger: Logger, edsServices: Iterable<string> = []): Promise<KvControl | undefined> {
   const settings = kvArgsFromEnv(env);
   if (!settings) return undefined;
   const { target } = openKvTarget(settings.kv, env, cwd);
   const runtime = new KvRuntimePoller(target, logger, settings.pollMs);
+  const eds = new EdsSource();
+  const endpoints = new KvEndpointsPoller(target, eds, logger, settings.pollMs);
   // The local target opens miniflare on first use, which adds SIGINT/SIGTERM handlers that exit at once
   // (code 130/143). The CLI has its own (drain, then close KV, which disposes of miniflare): drop those.
   const before = { SIGINT: process.listeners("SIGINT"), SIGTERM: process.listeners("SIGTERM") };
   try {
     await runtime.start();
+    await endpoints.start(edsServices);
   } catch (e) {
+    await runtime.close();
     await target.close().catch(() => undefined);
     throw e;
   } finally {
@@ -74,10 +86,13 @@ export async function startKvControl(env: Record<string, string | undefined>, cw
     }
   }
   logger.info(`reading runtime flags from ${target.description} every ${settings.pollMs} ms`);
+  if (endpoints.watched.length) logger.info(`reading the endpoints of EDS services ${endpoints.watched.map((s) => `'${s}'`).join(", ")} every ${settings.pollMs} ms`);
   let health: KvHealthPublisher | undefined;
   return {
     target,
     runtime,
+    endpoints,
+    eds,
     startHealth(clusters, nodeId) {
       if (health) return health;
       health = new KvHealthPublisher(target, nodeId, clusters, logger);
@@ -88,6 +103,7 @@ export async function startKvControl(env: Record<string, string | undefined>, cw
     async close() {
       await health?.close();
       await runtime.close();
+      await endpoints.close();
       await target.close().catch(() => undefined);
     },
   };

@@ -8,8 +8,8 @@
  *   connections, as Envoy hands a changed listener the same socket); the old one stops accepting and its
  *   connections drain.
  * - A removed listener stops accepting and drains. A new one binds.
- * - Clusters: when any cluster changed, a new cluster manager is built and warmed (DNS clusters resolved)
- *   before the swap, and every listener is rebuilt against it; the old one is closed when its listeners
+ * - Clusters: when any cluster changed, a new cluster manager is built and warmed (DNS clusters resolved,
+ *   EDS clusters given the last known assignment or waited for) before the swap, and every listener is rebuilt against it; the old one is closed when its listeners
  *   have drained.
  * - Draining lasts until the listener's connections are gone or `--drain-time-s` has passed; then the
  *   remaining connections are closed.
@@ -24,6 +24,7 @@ import type { ServerState } from "../admin/handlers.ts";
 import { type ActiveListener, ListenerManager } from "../listener/listener-manager.ts";
 import { ClusterManager } from "../upstream/cluster-manager.ts";
 import { createStaticRuntime, type Runtime } from "../../../shared/runtime/runtime.ts";
+import type { EdsSource } from "../kv/endpoints-poller.ts";
 
 /** What one config runs: its clusters and the listeners accepting for it. */
 export interface Generation {
@@ -42,6 +43,8 @@ export interface ReloadDeps {
   drain(listeners: ActiveListener[], clusters: ClusterManager | undefined): void;
   /** The server's live layered runtime (static < KV < admin); absent, the new config's static layers. */
   runtime?: Runtime;
+  /** Where a new cluster manager's EDS clusters get their endpoints (the last known assignment at once). */
+  eds?: EdsSource;
 }
 
 type Obj = Record<string, unknown>;
@@ -96,7 +99,7 @@ export async function applyReload(current: Generation, next: { model: BootstrapM
   const udp = udpJson(current);
   if (udp !== udpJson(next)) throw new Error("UDP listeners were added, removed or changed: UDP listener changes take effect on restart, not on reload");
   if (udp && !clustersSame) throw new Error("clusters changed while UDP listeners run: their udp_proxy keeps its clusters until restart, so this reload needs a restart");
-  const clusters = clustersSame ? current.clusters : new ClusterManager(next.model.clusters, stats, logger);
+  const clusters = clustersSame ? current.clusters : new ClusterManager(next.model.clusters, stats, logger, deps.eds);
   try {
     if (!clustersSame) await clusters.initialize();
     const oldJson = canonicalListeners(current.canonical);
@@ -137,9 +140,12 @@ export async function applyReload(current: Generation, next: { model: BootstrapM
     const modified = built.filter((l) => oldByName.has(l.model.name)).map((l) => l.model.name);
     const added = built.filter((l) => !oldByName.has(l.model.name)).map((l) => l.model.name);
     for (const l of retired) if (l.accepting) await l.stopAccepting();
-    // The old clusters stay up for the draining connections, but their health checks stop now: the
-    // new clusters check the same hosts, under the same stat names.
-    if (!clustersSame) current.clusters.stopHealthChecks();
+    // The old clusters stay up for the draining connections, but their health checks and EDS updates
+    // stop now: the new clusters check the same hosts and follow the same services, under the same stat names.
+    if (!clustersSame) {
+      current.clusters.stopHealthChecks();
+      current.clusters.stopEdsUpdates();
+    }
     deps.drain(retired, clustersSame ? undefined : current.clusters);
 
     stats.counter("listener_manager.listener_added").inc(added.length);

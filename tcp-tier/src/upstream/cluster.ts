@@ -12,9 +12,19 @@
  * With `health_checks`, a {@link ClusterHealthChecker} checks every host (./health-check/checker.ts): new
  * hosts start `failed_active_hc`, {@link Cluster.initialize} waits for the first round, and results
  * set the hosts' health in the runtime's load balancer. `close()` stops it.
+ *
+ * `type: EDS`: the hosts come from KV through an {@link EdsSource} (tcp-tier/src/kv/endpoints-poller.ts),
+ * with no DNS. {@link Cluster.initialize} waits for the first assignment up to `initial_fetch_timeout`
+ * (Envoy's cluster warming; 0 waits without limit), then goes on with what it has. Each assignment is
+ * applied in place ({@link Cluster.setAssignment}): hosts that stay keep their connections, stats and
+ * health; DRAINING/UNHEALTHY/TIMEOUT hosts get no new connections, open ones are left alone.
+ *
+ * Membership changes (DNS or EDS) go to the one {@link ClusterRuntime} in place (`setHosts`), so the circuit
+ * breakers, outlier-detection state and attempts in flight carry over.
  */
 import type { Socket } from "node:net";
 import type { ClusterModel, EndpointModel } from "../../../shared/config/model.ts";
+import type { EdsAssignment, EdsSource, EdsUpdate } from "../kv/endpoints-poller.ts";
 import type { Logger } from "../../../shared/log.ts";
 import type { Counter, Gauge, Histogram, StatsScope } from "../../../shared/stats/store.ts";
 import { ClusterRuntime, type ChooseHostContext } from "../../../shared/upstream/cluster.ts";
@@ -52,6 +62,12 @@ export interface ClusterStats {
   update_success: Counter;
   update_failure: Counter;
   update_no_rebuild: Counter;
+  /** EDS: a document that did not parse or compile. */
+  update_rejected: Counter;
+  /** EDS: an assignment with no endpoints (or the key removed). */
+  update_empty: Counter;
+  /** EDS: `initial_fetch_timeout` passed before the first assignment. */
+  init_fetch_timeout: Counter;
   upstream_cx_connect_attempts_exceeded: Counter;
   upstream_cx_overflow: Counter;
 }
@@ -86,6 +102,9 @@ function clusterStats(scope: StatsScope): ClusterStats {
     update_success: c("update_success"),
     update_failure: c("update_failure"),
     update_no_rebuild: c("update_no_rebuild"),
+    update_rejected: c("update_rejected"),
+    update_empty: c("update_empty"),
+    init_fetch_timeout: c("init_fetch_timeout"),
     upstream_cx_connect_attempts_exceeded: c("upstream_cx_connect_attempts_exceeded"),
     upstream_cx_overflow: c("upstream_cx_overflow"),
   };
@@ -115,7 +134,7 @@ export interface TcpChooseHostContext extends ChooseHostContext {
 interface Attempt {
   host: Host;
   handler: UpstreamConnectHandler;
-  /** The runtime (and so the circuit breakers) current when the attempt was admitted. */
+  /** The cluster's runtime (its circuit breakers). */
   runtime: ClusterRuntime;
   cancel: (() => void) | undefined;
 }
@@ -131,8 +150,7 @@ export class Cluster {
   readonly model: ClusterModel;
   readonly stats: ClusterStats;
   private currentHosts: Host[] = [];
-  private runtimeState: ClusterRuntime;
-  private readonly rootStats: StatsScope;
+  private readonly runtimeState: ClusterRuntime;
   private readonly logger: Logger;
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
   /** `dns_resolvers`: queried directly; absent: the system resolver. */
@@ -149,15 +167,26 @@ export class Cluster {
   private readonly transport: UpstreamTransport;
   /** Active health checking (`health_checks`; ./health-check/checker.ts); absent when not configured. */
   private readonly healthChecker: ClusterHealthChecker | undefined;
+  /** `type: EDS`: where assignments come from, the service name, and the unsubscribe function. */
+  private readonly eds: { source: EdsSource; service: string; unsubscribe: () => void } | undefined;
+  /** EDS: the version applied; null after the key was removed; undefined before the first assignment. */
+  private edsVersion: number | null | undefined;
+  private edsOverprovisioning: number | undefined;
+  /** EDS: `initialize()` calls waiting for the first assignment. */
+  private edsWaiters: (() => void)[] = [];
 
-  constructor(model: ClusterModel, stats: StatsScope, logger: Logger) {
+  /**
+   * @param eds the EDS source (tcp-tier/src/kv/endpoints-poller.ts); required for `type: EDS` (throws
+   *   without one: EDS needs LEGATE_KV), unused otherwise.
+   */
+  constructor(model: ClusterModel, stats: StatsScope, logger: Logger, eds?: EdsSource) {
     this.name = model.name;
     this.model = model;
-    this.rootStats = stats;
     this.stats = clusterStats(stats.scope(`cluster.${model.name}.`));
     this.logger = logger;
     this.transport = createUpstreamTransport(model.transportSocket, { stats: stats.scope(`cluster.${model.name}.`), logger });
-    this.resolver = model.dnsResolvers?.length && model.type !== "STATIC" ? createResolver(model.dnsResolvers) : undefined;
+    this.resolver = model.dnsResolvers?.length && (model.type === "STRICT_DNS" || model.type === "LOGICAL_DNS") ? createResolver(model.dnsResolvers) : undefined;
+    if (model.type === "EDS" && !eds) throw new Error(`cluster '${model.name}' is type: EDS, and EDS needs LEGATE_KV: its endpoints come from KV`);
     this.runtimeState = new ClusterRuntime(model, stats, undefined, { hosts: [] });
     this.healthChecker = model.healthChecks?.length
       ? new ClusterHealthChecker(model.healthChecks, {
@@ -170,6 +199,10 @@ export class Cluster {
         })
       : undefined;
     this.setHosts([]);
+    if (model.type === "EDS") {
+      const service = model.eds?.serviceName ?? model.name;
+      this.eds = { source: eds!, service, unsubscribe: eds!.subscribe(service, (u) => this.onEdsUpdate(u)) };
+    }
   }
 
   /** The current hosts, in endpoint order (a new array whenever membership changes; do not mutate). */
@@ -177,14 +210,15 @@ export class Cluster {
     return this.currentHosts;
   }
 
-  /** The shared cluster runtime over the current hosts (replaced when DNS changes the host set). */
+  /** The shared cluster runtime over the current hosts (one per cluster; membership changes in place). */
   get runtime(): ClusterRuntime {
     return this.runtimeState;
   }
 
   /**
    * Sets up the hosts: at once for STATIC; for STRICT_DNS and LOGICAL_DNS after the first resolution
-   * (Envoy warms DNS clusters before its listeners start), then again every `dns_refresh_rate`.
+   * (Envoy warms DNS clusters before its listeners start), then again every `dns_refresh_rate`; for EDS
+   * after the first assignment, or after `initial_fetch_timeout` without one (no hosts then).
    * Never rejects: a failed resolution is logged and counted, and retried at the refresh rate.
    */
   async initialize(): Promise<void> {
@@ -192,6 +226,8 @@ export class Cluster {
       this.setHosts(this.model.endpoints.map((e) => new Host(e)));
       this.stats.update_attempt.inc();
       this.stats.update_success.inc();
+    } else if (this.eds) {
+      await this.initializeEds(this.eds.source, this.eds.service);
     } else {
       await this.refresh();
     }
@@ -204,9 +240,19 @@ export class Cluster {
     this.healthChecker?.close();
   }
 
-  /** Stops DNS refreshes and destroys every upstream socket still open (server shutdown). */
+  /**
+   * Stops following EDS updates (a reload's retired cluster while its connections drain: the new
+   * cluster follows the same service under the same stat names). Hosts stay as they are.
+   */
+  stopEdsUpdates(): void {
+    this.eds?.unsubscribe();
+  }
+
+  /** Stops DNS refreshes and EDS updates and destroys every upstream socket still open (server shutdown). */
   close(): void {
     this.closed = true;
+    this.eds?.unsubscribe();
+    for (const w of this.edsWaiters.splice(0)) w();
     this.healthChecker?.close();
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
     this.refreshTimer = undefined;
@@ -362,8 +408,79 @@ export class Cluster {
   }
 
   /**
-   * Swaps in a new host list: a new ClusterRuntime over it (its load balancer built whole), sharing the
-   * circuit breakers so connections in flight keep their slots; updates the membership gauges.
+   * Applies an EDS assignment: the new host list keeps the hosts that stay (same address, weight,
+   * priority and locality; their `health_status` updated), so their connections, stats and health carry
+   * over; new hosts of an actively checked cluster start failed_active_hc; the load balancer is rebuilt
+   * and the health checker follows the membership. `overprovisioningFactor`: the assignment's policy
+   * (undefined: the cluster's own).
+   */
+  setAssignment(endpoints: readonly EndpointModel[], overprovisioningFactor?: number): void {
+    this.edsOverprovisioning = overprovisioningFactor;
+    // A host new to an actively checked cluster is failed_active_hc until its first check passes.
+    this.runtimeState.setEndpoints(endpoints, overprovisioningFactor, (e) => {
+      const h = new Host(e);
+      if (this.healthChecker) h.failedActiveHc = true;
+      return h;
+    });
+    this.setHosts(this.runtimeState.hosts as Host[]);
+  }
+
+  private async initializeEds(source: EdsSource, service: string): Promise<void> {
+    const known = source.current(service);
+    if (known) this.onEdsUpdate({ kind: "assignment", assignment: known });
+    if (this.edsVersion !== undefined || this.closed) return;
+    const timeoutMs = this.model.eds?.initialFetchTimeoutMs ?? 15_000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const first = new Promise<boolean>((resolve) => {
+      this.edsWaiters.push(() => resolve(true));
+      if (timeoutMs > 0) timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    const got = await first;
+    if (timer) clearTimeout(timer);
+    if (!got && !this.closed) {
+      this.stats.init_fetch_timeout.inc();
+      this.logger.warn(`cluster ${this.name}: no endpoints for EDS service '${service}' within initial_fetch_timeout (${timeoutMs} ms); going on without them`);
+    }
+  }
+
+  private onEdsUpdate(update: EdsUpdate): void {
+    if (this.closed) return;
+    const s = this.stats;
+    if (update.kind === "rejected") {
+      s.update_attempt.inc();
+      s.update_rejected.inc();
+      return;
+    }
+    let assignment: EdsAssignment | undefined;
+    if (update.kind === "removed") {
+      // Before the first assignment, a missing key is not one (the cluster keeps warming).
+      if (this.edsVersion === null || this.edsVersion === undefined) return;
+      this.edsVersion = null;
+    } else {
+      assignment = update.assignment;
+      if (assignment.version === this.edsVersion) return;
+      this.edsVersion = assignment.version;
+    }
+    const endpoints = assignment?.endpoints ?? [];
+    const factor = assignment?.overprovisioningFactor;
+    s.update_attempt.inc();
+    s.update_success.inc();
+    if (endpoints.length === 0) s.update_empty.inc();
+    const before = this.currentHosts;
+    const same = endpoints.length === before.length && factor === this.edsOverprovisioning
+      && endpoints.every((e, i) => before[i]!.sameEndpoint(e) && before[i]!.edsHealthStatus === e.healthStatus);
+    if (same) s.update_no_rebuild.inc();
+    else {
+      this.setAssignment(endpoints, factor);
+      this.logger.debug(`cluster ${this.name}: EDS hosts now ${this.currentHosts.map((h) => `${h.addressString}${h.edsHealthStatus ? ` (${h.edsHealthStatus})` : ""}`).join(", ") || "(none)"}`);
+    }
+    for (const w of this.edsWaiters.splice(0)) w();
+  }
+
+  /**
+   * Applies a new host list to the runtime in place (its load balancer rebuilt; circuit breakers, outlier
+   * detection and attempts in flight carry over; `membership_change` counted there when the set changed);
+   * updates the membership gauges and the health checker's hosts.
    */
   private setHosts(hosts: Host[]): void {
     if (this.healthChecker) {
@@ -372,8 +489,7 @@ export class Cluster {
       for (const h of hosts) if (!known.has(h)) h.failedActiveHc = true;
     }
     this.currentHosts = hosts;
-    const previous = this.runtimeState;
-    this.runtimeState = new ClusterRuntime(this.model, this.rootStats, undefined, { hosts, breakers: previous.breakers });
+    if (this.runtimeState.hosts !== hosts) this.runtimeState.setHosts(hosts);
     this.stats.membership_total.set(hosts.length);
     this.stats.membership_healthy.set(hosts.reduce((n, h) => n + (h.healthy ? 1 : 0), 0));
     this.stats.max_host_weight.set(hosts.reduce((m, h) => Math.max(m, h.weight), 0));
@@ -413,7 +529,6 @@ export class Cluster {
     if (next.length === previous.length && next.every((h, i) => h === previous[i])) {
       if (!failed) this.stats.update_no_rebuild.inc();
     } else {
-      this.stats.membership_change.inc();
       this.setHosts(next);
       this.logger.debug(`cluster ${this.name}: hosts now ${next.map((h) => h.addressString).join(", ") || "(none)"}`);
     }

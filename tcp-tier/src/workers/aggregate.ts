@@ -53,8 +53,9 @@ type MutableHost = { -readonly [K in keyof HostView]: HostView[K] };
 
 /** Envoy's `health_flags` from the merged failure flags (as shared/upstream/host.ts words them). */
 function healthFlags(h: MutableHost): string {
-  if (!h.failedActiveHc && !h.failedOutlierCheck) return "healthy";
-  return `${h.failedActiveHc ? "/failed_active_hc" : ""}${h.failedOutlierCheck ? "/failed_outlier_check" : ""}`;
+  const eds = h.edsHealthStatus !== undefined && h.edsHealthStatus !== "HEALTHY";
+  if (!h.failedActiveHc && !h.failedOutlierCheck && !eds) return "healthy";
+  return `${h.failedActiveHc ? "/failed_active_hc" : ""}${h.failedOutlierCheck ? "/failed_outlier_check" : ""}${eds ? "/failed_eds_health" : ""}`;
 }
 
 export class StatsAggregator {

@@ -17,6 +17,9 @@
  * - Runtime: the primary owns the layers that change at run time (the KV poller's layer, the admin layer
  *   /runtime_modify writes) and /runtime shows them; each change goes whole to every worker (and the
  *   current set to a worker that starts or restarts), whose live runtime the filters read.
+ * - EDS (LEGATE_KV): the primary polls the endpoints of the config's EDS clusters (kv/endpoints-poller.ts)
+ *   and sends each update to every worker; a worker starts with the current assignments and gets them
+ *   again when it is ready (a worker's clusters skip a version they applied already).
  * - Health to KV (LEGATE_KV): the primary publishes the workers' checker verdicts merged as /clusters
  *   shows them ({@link PrimaryHandle.healthSources}).
  * - A worker that exits unexpectedly is counted (`legate.workers.restarts`), logged and forked again
@@ -176,6 +179,7 @@ export async function startPrimary(opts: PrimaryOptions): Promise<PrimaryHandle>
             ...(opts.edgeListener !== undefined ? { edgeListener: opts.edgeListener } : {}),
             baseDir: opts.baseDir,
             runtime: ctx.runtime.dynamicValues(),
+            eds: opts.eds?.snapshot() ?? [],
           });
           break;
         case "ready":
@@ -185,6 +189,10 @@ export async function startPrimary(opts: PrimaryOptions): Promise<PrimaryHandle>
           if (healthCheckFailed) sendTo(worker, { t: "healthcheck", failed: true });
           // A runtime change made while it started missed it: the whole current set again.
           sendTo(worker, { t: "runtime", values: ctx.runtime.dynamicValues() });
+          // Likewise an EDS update sent while it started.
+          for (const [service, a] of opts.eds?.snapshot() ?? []) {
+            sendTo(worker, { t: "eds", service, update: a ? { kind: "assignment", assignment: a } : { kind: "removed" } });
+          }
           for (const inboundOnly of drained) sendTo(worker, { t: "drain_listeners", graceful: false, inboundOnly });
           startWaiters.get(worker)?.resolve();
           startWaiters.delete(worker);
@@ -338,6 +346,8 @@ export async function startPrimary(opts: PrimaryOptions): Promise<PrimaryHandle>
 
   // The primary owns the KV and admin runtime layers; every change goes to every worker whole.
   ctx.runtime.onChange = () => broadcast({ t: "runtime", values: ctx.runtime.dynamicValues() });
+  // Every EDS update the poller reads goes to every worker.
+  opts.eds?.onUpdate((service, update) => broadcast({ t: "eds", service, update }));
 
   logger.info(`starting ${n} worker processes (--concurrency ${n})`);
   try {

@@ -5,6 +5,7 @@
  */
 import type { LogLevel } from "../../../shared/log.ts";
 import type { RuntimeValue } from "../../../shared/runtime/runtime.ts";
+import type { EdsAssignment, EdsUpdate } from "../kv/endpoints-poller.ts";
 
 /** The runtime layers the primary owns (KV, admin), sent whole on every change (admin/runtime-layers.ts). */
 export interface RuntimeValues {
@@ -27,6 +28,8 @@ export interface HostReport {
   cxTotal: number;
   failedActiveHc: boolean;
   failedOutlierCheck: boolean;
+  /** The endpoint's `health_status` (EDS or config), absent for UNKNOWN. */
+  edsHealthStatus?: string;
   priority: number;
   locality: { region: string; zone: string; subZone: string };
 }
@@ -71,6 +74,8 @@ export interface StartMessage {
   baseDir: string;
   /** The primary's KV and admin runtime values when the worker starts. */
   runtime: RuntimeValues;
+  /** The primary's EDS assignments (LEGATE_KV) when the worker starts, by service: null when the key is absent. */
+  eds: [string, EdsAssignment | null][];
 }
 
 export type ToWorker =
@@ -81,6 +86,8 @@ export type ToWorker =
   | { t: "healthcheck"; failed: boolean }
   | { t: "log_level"; level: LogLevel }
   | { t: "runtime"; values: RuntimeValues }
+  /** One EDS service's update, as the primary's poller read it (kv/endpoints-poller.ts). */
+  | { t: "eds"; service: string; update: EdsUpdate }
   | { t: "drain" }
   | { t: "close" };
 

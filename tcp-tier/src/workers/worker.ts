@@ -5,7 +5,7 @@
  * primary's listen socket (see docs/tcp-tier.md "Process"). Worker 0 alone also runs the UDP listeners.
  *
  * The worker reports its stats to the primary every {@link REPORT_MS} and when asked (`collect`), applies
- * reloads, admin commands and runtime changes (KV and admin layers) the primary forwards, and exits when the primary says `drain` or `close` or
+ * reloads, admin commands, runtime changes (KV and admin layers) and EDS endpoints the primary forwards, and exits when the primary says `drain` or `close` or
  * when the IPC channel to the primary goes away (node:cluster exits a worker whose primary is gone).
  * Signals are the primary's business: a worker ignores SIGINT, SIGTERM and SIGHUP (a terminal's Ctrl-C
  * reaches the whole process group; the primary then drains the workers itself).
@@ -17,6 +17,7 @@ import { type Histogram, DEFAULT_BUCKETS } from "../../../shared/stats/store.ts"
 import { createLogger, type CliLogger } from "../cli/logger.ts";
 import { validateBootstrapValue } from "../config/load.ts";
 import { type ServerHandle, startServer } from "../server.ts";
+import { EdsSource } from "../kv/endpoints-poller.ts";
 import { type FromWorker, type HistogramDelta, MAX_SAMPLES_PER_REPORT, type StartMessage, type StatsReport, type ToWorker } from "./protocol.ts";
 
 /** How often a worker sends its stats without being asked. */
@@ -42,6 +43,8 @@ export function runWorker(): void {
   let start: StartMessage | undefined;
   let logger: CliLogger | undefined;
   let reportTimer: ReturnType<typeof setInterval> | undefined;
+  // EDS clusters follow the primary's copy of the assignments (the primary polls KV), filled by "eds" messages.
+  const eds = new EdsSource();
   const pending = new Map<Histogram, number[]>();
   const lastHist = new Map<Histogram, { count: number; sum: number; buckets: number[] }>();
   let exiting = false;
@@ -89,6 +92,7 @@ export function runWorker(): void {
           cxTotal: h.cxTotal,
           failedActiveHc: h.failedActiveHc ?? false,
           failedOutlierCheck: h.failedOutlierCheck ?? false,
+          ...(h.edsHealthStatus !== undefined ? { edsHealthStatus: h.edsHealthStatus } : {}),
           priority: h.priority ?? 0,
           locality: { region: h.locality?.region ?? "", zone: h.locality?.zone ?? "", subZone: h.locality?.subZone ?? "" },
         })),
@@ -104,8 +108,9 @@ export function runWorker(): void {
     logger = createLogger({ level: m.logLevel, ...(m.logPath !== undefined ? { path: m.logPath } : {}) });
     try {
       const { model, canonical } = await compileForWorker(m.canonical, m);
+      eds.load(m.eds);
       // The KV layer here is the primary's copy (the primary polls KV), filled by "runtime" messages.
-      handle = await startServer({ model, canonical, logger, version: "", drainTimeMs: m.drainTimeMs, kvRuntime: new RuntimeLayer("kv") });
+      handle = await startServer({ model, canonical, logger, version: "", drainTimeMs: m.drainTimeMs, kvRuntime: new RuntimeLayer("kv"), eds });
       handle.adminContext.runtime.setDynamic(m.runtime);
     } catch (e) {
       send({ t: "start_failed", error: (e as Error).message });
@@ -160,6 +165,9 @@ export function runWorker(): void {
         break;
       case "runtime":
         handle?.adminContext.runtime.setDynamic(m.values);
+        break;
+      case "eds":
+        eds.publish(m.service, m.update);
         break;
       case "log_level":
         if (logger) logger.level = m.level;
