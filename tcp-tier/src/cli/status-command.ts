@@ -113,7 +113,10 @@ export async function runStatus(argv: readonly string[], io: ResolvedIo): Promis
       const clusters = (await get("/clusters?format=json")) as { cluster_statuses: { name: string; host_statuses?: { address: { socket_address: { address: string; port_value: number } }; health_status: Record<string, unknown> }[] }[] };
       for (const c of clusters.cluster_statuses) {
         const hosts = (c.host_statuses ?? []).map((h) => {
+          const eds = h.health_status.eds_health_status;
           const flagsOf = Object.keys(h.health_status).filter((k) => k !== "eds_health_status");
+          // An EDS status other than HEALTHY (DRAINING, ...) is shown as it is.
+          if (typeof eds === "string" && eds !== "HEALTHY") flagsOf.unshift(eds);
           return `${h.address.socket_address.address}:${h.address.socket_address.port_value} ${flagsOf.length ? flagsOf.join(",") : "healthy"}`;
         });
         io.stdout(`  cluster ${c.name}: ${hosts.join("; ") || "(no hosts)"}\n`);
