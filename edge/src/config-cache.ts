@@ -24,7 +24,7 @@
 import { compileBootstrap } from "../../shared/config/compile.ts";
 import { formatIssue, isError } from "../../shared/config/issues.ts";
 import type { BootstrapModel, ListenerModel } from "../../shared/config/model.ts";
-import { CONFIG_POINTER_KEY, type ConfigPointer, configVersionKey } from "../../shared/kv/layout.ts";
+import { CONFIG_POINTER_KEY, type ConfigPointer, configVersionKey, parseConfigPointer } from "../../shared/kv/layout.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { Counter, StatsScope } from "../../shared/stats/store.ts";
 import type { KvEndpoints } from "./kv-endpoints.ts";
@@ -186,7 +186,7 @@ export class ConfigCache<T> {
       return;
     }
     this.warnedNoPointer = false;
-    const pointer = parsePointer(pointerText);
+    const pointer = parseConfigPointer(pointerText);
     if (!pointer) {
       this.fail(`pointer:${pointerText}`, true, `${CONFIG_POINTER_KEY} is not a config pointer: ${pointerText.slice(0, 200)}`);
       return;
@@ -259,18 +259,6 @@ export class ConfigCache<T> {
     this.failures.inc();
     const serving = this.current ? `; still serving version ${this.current.version}` : "; no config loaded, answering 503";
     this.options.log.error(`config load failed: ${message}${serving}`);
-  }
-}
-
-function parsePointer(text: string): ConfigPointer | undefined {
-  try {
-    const v = JSON.parse(text) as unknown;
-    if (typeof v !== "object" || v === null) return undefined;
-    const { version, pushed_at: pushedAt, source } = v as Record<string, unknown>;
-    if (typeof version !== "string" || version === "" || version.length > 128 || version.includes("/")) return undefined;
-    return { version, pushed_at: typeof pushedAt === "string" ? pushedAt : "", ...(typeof source === "string" ? { source } : {}) };
-  } catch {
-    return undefined;
   }
 }
 

@@ -29,6 +29,8 @@ export interface EnvoyArgs {
   drainTimeS?: number;
   /** Legate's addition: the listener the edge Worker serves (skipped by the tcp tier). */
   edgeListener?: string;
+  /** Legate's addition: serve the config pushed to KV (LEGATE_KV) and follow each push, instead of a file. */
+  configFromKv?: boolean;
 }
 
 /** Where `push`, `versions` and `rollback` read and write. */
@@ -159,6 +161,7 @@ const ENVOY_OPTIONS: readonly OptionSpec[] = [
   { long: "concurrency", kind: "value" },
   { long: "drain-time-s", kind: "value" },
   { long: "edge-listener", kind: "value" },
+  { long: "config-from-kv", kind: "switch" },
   { long: "version", kind: "switch" },
   { long: "help", short: "h", kind: "switch" },
 ];
@@ -392,8 +395,16 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   if (logPath !== undefined) args.logPath = logPath;
   const edge = nonEmpty(raw.values.get("edge-listener"), "--edge-listener", undefined);
   if (edge !== undefined) args.edgeListener = edge;
-  if (args.configPath === undefined && args.configYaml === undefined) {
-    throw new UsageError("no configuration: give -c <path> and/or --config-yaml <yaml>", "--config-path");
+  if (raw.switches.has("config-from-kv")) {
+    if (args.configPath !== undefined || args.configYaml !== undefined) {
+      throw new UsageError("give either --config-from-kv or a config (-c / --config-yaml), not both", "--config-from-kv");
+    }
+    if (args.mode === "validate") {
+      throw new UsageError("--mode validate checks a file; KV only ever holds configs `legate push` validated", "--config-from-kv");
+    }
+    args.configFromKv = true;
+  } else if (args.configPath === undefined && args.configYaml === undefined) {
+    throw new UsageError("no configuration: give -c <path> and/or --config-yaml <yaml> (or --config-from-kv with LEGATE_KV)", "--config-path");
   }
   return args;
 }

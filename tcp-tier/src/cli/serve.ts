@@ -21,7 +21,9 @@
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { formatIssue, isError } from "../../../shared/config/issues.ts";
-import { healthNodeId, type KvControl, startKvControl } from "../kv/control.ts";
+import { healthNodeId, type KvControl, openKvFromEnv, startKvControl, withoutKvSignalHandlers } from "../kv/control.ts";
+import { type KvConfig, KvConfigPoller, readKvConfig } from "../kv/config-poller.ts";
+import { type LoadResult, validateBootstrapValue } from "../config/load.ts";
 import { edsServices, edsWithoutKvError } from "../kv/endpoints-poller.ts";
 import type { HealthSourceCluster } from "../kv/health-publisher.ts";
 import { ConfigFileWatcher } from "../reload/watch.ts";
@@ -62,8 +64,27 @@ export async function runServe(args: EnvoyArgs, io: ResolvedIo, logger: CliLogge
   logger.info(`initializing legate version ${version} (mode ${args.mode}, pid ${process.pid})`);
 
   const edgeListener = args.edgeListener ?? (io.env.LEGATE_EDGE_LISTENER || undefined);
-  const loaded = await loadForCli({ ...args, ...(edgeListener !== undefined ? { edgeListener } : {}) }, io);
+  // --config-from-kv: the config `legate push` wrote, read through the KV target the pollers use too.
+  let kvOpened: ReturnType<typeof openKvFromEnv>;
+  let kvConfig: KvConfig | undefined;
+  if (args.configFromKv) {
+    try {
+      kvOpened = openKvFromEnv(io.env, io.cwd);
+      if (!kvOpened) throw new Error("--config-from-kv needs LEGATE_KV=local or LEGATE_KV=remote in the environment (docs/kv-layout.md)");
+      const target = kvOpened.target;
+      kvConfig = await withoutKvSignalHandlers(() => readKvConfig(target));
+    } catch (e) {
+      await kvOpened?.target.close().catch(() => undefined);
+      logger.critical(`error initializing configuration from KV: ${(e as Error).message}`);
+      logger.info("exiting");
+      return 1;
+    }
+    logger.info(`serving config ${kvConfig.describe} from ${kvOpened.target.description}`);
+  }
+  const loadOptions = { edgeListener, baseDir: io.cwd };
+  const loaded = kvConfig ? await validateBootstrapValue(kvConfig.value, loadOptions) : await loadForCli({ ...args, ...(edgeListener !== undefined ? { edgeListener } : {}) }, io);
   if (!loaded.ok) {
+    await kvOpened?.target.close().catch(() => undefined);
     for (const issue of loaded.issues) {
       if (isError(issue)) logger.critical(`error initializing configuration '${configName}': ${formatIssue(issue)}`);
       else logger.warn(formatIssue(issue));
@@ -79,7 +100,7 @@ export async function runServe(args: EnvoyArgs, io: ResolvedIo, logger: CliLogge
   try {
     // LEGATE_KV=local|remote: runtime flags from KV, layered under the admin layer (tcp-tier/src/kv/control.ts).
     // With EDS clusters: their endpoints too, first read before the listeners start.
-    kvControl = await startKvControl(io.env, io.cwd, logger, edsServices(loaded.model).values());
+    kvControl = await startKvControl(io.env, io.cwd, logger, edsServices(loaded.model).values(), kvOpened);
     const edsProblem = kvControl ? undefined : edsWithoutKvError(loaded.model);
     if (edsProblem) throw new Error(edsProblem);
     const serverOptions = {
@@ -118,6 +139,7 @@ export async function runServe(args: EnvoyArgs, io: ResolvedIo, logger: CliLogge
     if (kvControl) kvControl.startHealth(healthSources, healthNodeId(io.env, loaded.model.node.id || undefined));
   } catch (e) {
     await kvControl?.close();
+    if (!kvControl) await kvOpened?.target.close().catch(() => undefined);
     logger.critical(`error initializing configuration '${configName}': ${(e as Error).message}`);
     logger.info("exiting");
     return 1;
@@ -131,34 +153,49 @@ export async function runServe(args: EnvoyArgs, io: ResolvedIo, logger: CliLogge
     return 0;
   }
 
-  // One reload at a time, load included, so an older file content is never applied after a newer one.
-  let reloads: Promise<void> = Promise.resolve();
-  const reload = (why: string): Promise<void> =>
-    (reloads = reloads.then(() => reloadOnce(why)).catch((e: unknown) => logger.error(`config reload failed: ${(e as Error).message}`)));
-  const reloadOnce = async (why: string): Promise<void> => {
+  // One reload at a time, load included, so an older config is never applied after a newer one.
+  // Resolves true when the new config runs, false when it was refused (the running one keeps serving).
+  let reloads: Promise<unknown> = Promise.resolve();
+  const reload = (why: string, load: () => Promise<LoadResult>): Promise<boolean> => {
+    const next = reloads.then(() => reloadOnce(why, load)).catch((e: unknown) => {
+      logger.error(`config reload failed: ${(e as Error).message}`);
+      return false;
+    });
+    reloads = next;
+    return next;
+  };
+  const loadFile = () => loadForCli({ ...args, ...(edgeListener !== undefined ? { edgeListener } : {}) }, io);
+  const reloadOnce = async (why: string, load: () => Promise<LoadResult>): Promise<boolean> => {
     logger.info(`reloading the configuration (${why})`);
-    const next = await loadForCli({ ...args, ...(edgeListener !== undefined ? { edgeListener } : {}) }, io);
+    const next = await load();
     if (!next.ok) {
       handle.rejectReload(next.issues.filter(isError).map(formatIssue).join("; "));
-      return;
+      return false;
     }
     for (const w of next.warnings) logger.warn(formatIssue(w));
     const edsProblem = kvControl ? undefined : edsWithoutKvError(next.model);
     if (edsProblem) {
       handle.rejectReload(edsProblem);
-      return;
+      return false;
     }
     // The new config's EDS services are read now, so its new clusters start with their endpoints.
     const running = () => edsServices(handle.adminContext.model).values();
     await kvControl?.endpoints.setServices([...running(), ...edsServices(next.model).values()]);
     // A rejection is counted, logged and shown by /server_info inside reload().
-    await handle.reload({ model: next.model, canonical: next.canonical }).catch(() => {});
+    const ok = await handle.reload({ model: next.model, canonical: next.canonical }).then(() => true, () => false);
     await kvControl?.endpoints.setServices(running());
+    return ok;
   };
-  const watcher = args.configPath !== undefined ? new ConfigFileWatcher(resolve(io.cwd, args.configPath), () => void reload("config file changed")) : undefined;
+  const watcher = args.configPath !== undefined ? new ConfigFileWatcher(resolve(io.cwd, args.configPath), () => void reload("config file changed", loadFile)) : undefined;
+  // --config-from-kv: every push (a new version behind the pointer) is validated and hot-reloaded.
+  const kvFollower = kvConfig && kvControl
+    ? new KvConfigPoller(kvControl.target, logger, kvControl.pollMs, kvConfig.version, (c) => reload(`KV names config ${c.describe}`, () => validateBootstrapValue(c.value, loadOptions)))
+    : undefined;
+  kvFollower?.start();
   const onHup = (): void => {
     logger.warn("caught SIGHUP");
-    void reload("SIGHUP");
+    if (kvFollower) void kvFollower.poll();
+    else void reload("SIGHUP", loadFile);
   };
   process.on("SIGHUP", onHup);
 
@@ -186,6 +223,7 @@ export async function runServe(args: EnvoyArgs, io: ResolvedIo, logger: CliLogge
     logger.critical(`server failed: ${(e as Error).message}`);
     return 1;
   } finally {
+    await kvFollower?.close();
     await kvControl?.close();
     watcher?.close();
     process.off("SIGHUP", onHup);

@@ -22,6 +22,8 @@ import { DEFAULT_KV_POLL_MS, KvRuntimePoller } from "./runtime-poller.ts";
 
 export interface KvControl {
   readonly target: KvTarget;
+  /** LEGATE_KV_POLL_MS. */
+  readonly pollMs: number;
   readonly runtime: KvRuntimePoller;
   /** The endpoints of the running config's EDS clusters (kv/endpoints-poller.ts). */
   readonly endpoints: KvEndpointsPoller;
@@ -63,33 +65,63 @@ export function kvArgsFromEnv(env: Record<string, string | undefined>): { kv: Kv
  * Opens the target and starts the runtime poller and the endpoints poller of `edsServices` (the running
  * config's EDS service names; first reads awaited). Undefined when LEGATE_KV is unset.
  */
-export async function startKvControl(env: Record<string, string | undefined>, cwd: string, logger: Logger, edsServices: Iterable<string> = []): Promise<KvControl | undefined> {
-  const settings = kvArgsFromEnv(env);
-  if (!settings) return undefined;
-  const { target } = openKvTarget(settings.kv, env, cwd);
-  const runtime = new KvRuntimePoller(target, logger, settings.pollMs);
-  const eds = new EdsSource();
-  const endpoints = new KvEndpointsPoller(target, eds, logger, settings.pollMs);
-  // The local target opens miniflare on first use, which adds SIGINT/SIGTERM handlers that exit at once
-  // (code 130/143). The CLI has its own (drain, then close KV, which disposes of miniflare): drop those.
+/**
+ * Runs `fn` (a first use of a KV target) and removes the SIGINT/SIGTERM handlers it added: the local
+ * target opens miniflare on first use, which adds handlers that exit at once (code 130/143). The CLI
+ * has its own (drain, then close KV, which disposes of miniflare).
+ */
+export async function withoutKvSignalHandlers<T>(fn: () => Promise<T>): Promise<T> {
   const before = { SIGINT: process.listeners("SIGINT"), SIGTERM: process.listeners("SIGTERM") };
   try {
-    await runtime.start();
-    await endpoints.start(edsServices);
-  } catch (e) {
-    await runtime.close();
-    await target.close().catch(() => undefined);
-    throw e;
+    return await fn();
   } finally {
     for (const sig of ["SIGINT", "SIGTERM"] as const) {
       for (const l of process.listeners(sig)) if (!before[sig].includes(l)) process.off(sig, l);
     }
+  }
+}
+
+/** Opens the KV target the environment names (LEGATE_KV); undefined when it names none. Throws on a bad setting. */
+export function openKvFromEnv(env: Record<string, string | undefined>, cwd: string): { target: KvTarget; pollMs: number } | undefined {
+  const settings = kvArgsFromEnv(env);
+  if (!settings) return undefined;
+  return { target: openKvTarget(settings.kv, env, cwd).target, pollMs: settings.pollMs };
+}
+
+/**
+ * Starts the runtime and endpoints pollers (first reads awaited). Undefined when LEGATE_KV is unset.
+ * `opened`: a target already opened with {@link openKvFromEnv} (`--config-from-kv` reads the config first).
+ */
+export async function startKvControl(
+  env: Record<string, string | undefined>,
+  cwd: string,
+  logger: Logger,
+  edsServices: Iterable<string> = [],
+  opened?: { target: KvTarget; pollMs: number },
+): Promise<KvControl | undefined> {
+  const kv = opened ?? openKvFromEnv(env, cwd);
+  if (!kv) return undefined;
+  const { target } = kv;
+  const settings = { pollMs: kv.pollMs };
+  const runtime = new KvRuntimePoller(target, logger, settings.pollMs);
+  const eds = new EdsSource();
+  const endpoints = new KvEndpointsPoller(target, eds, logger, settings.pollMs);
+  try {
+    await withoutKvSignalHandlers(async () => {
+      await runtime.start();
+      await endpoints.start(edsServices);
+    });
+  } catch (e) {
+    await runtime.close();
+    await target.close().catch(() => undefined);
+    throw e;
   }
   logger.info(`reading runtime flags from ${target.description} every ${settings.pollMs} ms`);
   if (endpoints.watched.length) logger.info(`reading the endpoints of EDS services ${endpoints.watched.map((s) => `'${s}'`).join(", ")} every ${settings.pollMs} ms`);
   let health: KvHealthPublisher | undefined;
   return {
     target,
+    pollMs: settings.pollMs,
     runtime,
     endpoints,
     eds,
