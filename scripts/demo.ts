@@ -7,8 +7,9 @@
  * 2. pushes demo/envoy-demo.yaml to local KV (.wrangler/state) and gives the EDS cluster `api` its first
  *    endpoint (`legate endpoints add api 127.0.0.1:18084`);
  * 3. starts the edge (`wrangler dev --local` on 127.0.0.1:8787, admin API token `demo-admin-token`) and
- *    the tcp tier (`legate -c demo/envoy-demo.yaml` with LEGATE_KV=local: listeners 10000 and 10001,
- *    admin 9901; it runs the health checks and publishes them, and follows runtime flags and endpoints);
+ *    the tcp tier (`legate --config-from-kv` with LEGATE_KV=local: the pushed config, listeners 10000
+ *    and 10001, admin 9901; it runs the health checks and publishes them, and follows config pushes,
+ *    runtime flags and endpoints);
  * 4. waits until all answer, prints what to try (the README's walkthrough), and runs until Ctrl-C.
  *
  * `npm start -- --self-test` does the same, then walks through the system itself (health, runtime
@@ -241,7 +242,8 @@ async function main(): Promise<void> {
   );
   // The tcp tier on the same KV: runtime flags and endpoints in, health verdicts out.
   const tcpEnv = { ...process.env, LEGATE_KV: "local", LEGATE_KV_PERSIST_TO: STATE };
-  const tcp = startChild("tcp", ["bin/legate.js", "-c", CONFIG, "--concurrency", "1"], tcpEnv);
+  // It serves the config just pushed, and follows the next pushes (--config-from-kv), as the edge does.
+  const tcp = startChild("tcp", ["bin/legate.js", "--config-from-kv", "--concurrency", "1"], tcpEnv);
   say(`started the edge (wrangler dev, pid ${edge.proc.pid}) and the tcp tier (legate, pid ${tcp.proc.pid}); waiting for them...`);
 
   await waitFor("the tcp tier's admin interface", `http://127.0.0.1:${ADMIN_PORT}/ready`, (a) => a.status === 200, TCP_START_TIMEOUT_MS);
