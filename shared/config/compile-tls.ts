@@ -1,7 +1,10 @@
 /**
  * Compiles TLS transport sockets (`envoy.transport_sockets.tls`): a filter chain's
  * `DownstreamTlsContext` and a cluster's `UpstreamTlsContext`, into {@link DownstreamTlsModel} and
- * {@link UpstreamTlsModel}, defaults applied. DataSources arrive inlined (the Node validator reads
+ * {@link UpstreamTlsModel}, defaults applied. `envoy.transport_sockets.starttls` (`StartTlsConfig` on a
+ * chain, `UpstreamStartTlsConfig` on a cluster) compiles to the same models with `startTls` set: its
+ * `tls_socket_config` is the TLS context used once a filter switches the connection to TLS, and its
+ * `cleartext_socket_config` (a RawBuffer, which has no fields) is the clear-text start. DataSources arrive inlined (the Node validator reads
  * `filename`s); PEM text is kept as is and parsed by the tcp tier when it builds its secure contexts.
  *
  * Only the tcp tier terminates or originates TLS with these settings: a Worker cannot serve its own
@@ -26,6 +29,7 @@ import { Reader } from "./reader.ts";
 type Obj = Record<string, unknown>;
 
 const TLS_NAME = "envoy.transport_sockets.tls";
+const STARTTLS_NAME = "envoy.transport_sockets.starttls";
 const VERSIONS: Readonly<Record<string, TlsVersionModel | undefined>> = {
   TLS_AUTO: undefined,
   TLSv1_0: "TLSv1",
@@ -49,7 +53,7 @@ export function compileDownstreamTransportSocket(r: Reader, v: unknown, path: st
   }
   const ctx = typedContext(r, ts, path, "DownstreamTlsContext");
   if (!ctx) return {};
-  const { o, p } = ctx;
+  const { o, p, startTls } = ctx;
   const common = compileCommon(r, o.common_tls_context, joinPath(p, "common_tls_context"), "server");
   if (!common) return {};
   if (common.certificates.length === 0) {
@@ -61,7 +65,7 @@ export function compileDownstreamTransportSocket(r: Reader, v: unknown, path: st
     r.bad(joinPath(p, "require_client_certificate"), "require_client_certificate needs a validation_context (trusted_ca, or pins) to check the certificate against");
     return {};
   }
-  return { transportSocket: { ...common, requireClientCertificate } };
+  return { transportSocket: { ...common, requireClientCertificate, ...(startTls ? { startTls } : {}) } };
 }
 
 /** A cluster's `transport_socket`, as a spread for the cluster model. */
@@ -70,7 +74,7 @@ export function compileUpstreamTransportSocket(r: Reader, v: unknown, path: stri
   if (!ts) return {};
   const ctx = typedContext(r, ts, path, "UpstreamTlsContext");
   if (!ctx) return {};
-  const { o, p } = ctx;
+  const { o, p, startTls } = ctx;
   const common = compileCommon(r, o.common_tls_context, joinPath(p, "common_tls_context"), "client");
   if (!common) return {};
   if (common.certificates.length > 1) {
@@ -78,7 +82,7 @@ export function compileUpstreamTransportSocket(r: Reader, v: unknown, path: stri
     return {};
   }
   const sni = r.str(o.sni, joinPath(p, "sni"));
-  return { transportSocket: { ...common, ...(sni ? { sni } : {}) } };
+  return { transportSocket: { ...common, ...(sni ? { sni } : {}), ...(startTls ? { startTls } : {}) } };
 }
 
 /**
@@ -129,21 +133,36 @@ export function checkEdgeUpstreamTls(listeners: readonly ListenerModel[], cluste
   return issues;
 }
 
-/** The transport socket's TLS context object, after checking its name and `@type`. */
-function typedContext(r: Reader, ts: Obj, path: string, message: "DownstreamTlsContext" | "UpstreamTlsContext"): { o: Obj; p: string } | undefined {
+/**
+ * The transport socket's TLS context object, after checking its name and `@type`: the typed_config
+ * itself for `tls`, its `tls_socket_config` for `starttls` (`startTls` true).
+ */
+function typedContext(r: Reader, ts: Obj, path: string, message: "DownstreamTlsContext" | "UpstreamTlsContext"): { o: Obj; p: string; startTls: boolean } | undefined {
   const name = r.str(ts.name, joinPath(path, "name")) ?? "";
   const p = joinPath(path, "typed_config");
   const tc = r.obj(ts.typed_config, p);
+  const startMessage = message === "DownstreamTlsContext" ? "StartTlsConfig" : "UpstreamStartTlsConfig";
   if (!tc) {
-    if (name !== TLS_NAME && name !== "tls") return r.bad(joinPath(path, "name"), `transport socket ${JSON.stringify(name)} is not supported by Legate (only ${TLS_NAME})`, "unsupported");
-    return { o: {}, p };
+    if (name === STARTTLS_NAME) return r.bad(p, `${STARTTLS_NAME} needs a typed_config (an envoy.extensions.transport_sockets.starttls.v3.${startMessage} with tls_socket_config)`);
+    if (name !== TLS_NAME && name !== "tls") return r.bad(joinPath(path, "name"), `transport socket ${JSON.stringify(name)} is not supported by Legate (only ${TLS_NAME} and ${STARTTLS_NAME})`, "unsupported");
+    return { o: {}, p, startTls: false };
   }
   const url = r.str(tc["@type"], joinPath(p, "@type")) ?? "";
   const got = url.slice(url.lastIndexOf("/") + 1);
-  if (got !== `envoy.extensions.transport_sockets.tls.v3.${message}`) {
-    return r.bad(joinPath(p, "@type"), `this transport socket takes an envoy.extensions.transport_sockets.tls.v3.${message}, not ${got || "nothing"}`);
+  if (got === `envoy.extensions.transport_sockets.starttls.v3.${startMessage}`) {
+    r.obj(tc.cleartext_socket_config, joinPath(p, "cleartext_socket_config"));
+    const sp = joinPath(p, "tls_socket_config");
+    const inner = r.obj(tc.tls_socket_config, sp);
+    if (!inner) return r.bad(sp, `tls_socket_config is required (the ${message} used once the connection switches to TLS)`);
+    return { o: inner, p: sp, startTls: true };
   }
-  return { o: tc, p };
+  if (got !== `envoy.extensions.transport_sockets.tls.v3.${message}`) {
+    return r.bad(
+      joinPath(p, "@type"),
+      `this transport socket takes an envoy.extensions.transport_sockets.tls.v3.${message} or an envoy.extensions.transport_sockets.starttls.v3.${startMessage}, not ${got || "nothing"}`,
+    );
+  }
+  return { o: tc, p, startTls: false };
 }
 
 function compileCommon(r: Reader, v: unknown, path: string, side: "server" | "client"): CommonTlsModel | undefined {

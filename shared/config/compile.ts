@@ -20,7 +20,7 @@ import { checkEdgeUpstreamTls, compileDownstreamTransportSocket, compileUpstream
 import { compileStatsSinks } from "./compile-stats-sinks.ts";
 import { compileTcpProxy } from "./compile-tcp-proxy.ts";
 import { compileClusterProtocolOptions, compileRedisProxy } from "./compile-redis-proxy.ts";
-import { compilePostgresProxy } from "./compile-postgres-proxy.ts";
+import { checkPostgresStartTls, compilePostgresProxy } from "./compile-postgres-proxy.ts";
 import { compileMongoProxy } from "./compile-mongo-proxy.ts";
 import { compileClusterDns } from "./compile-cluster-dns.ts";
 import { compileNetworkLocalRateLimit, compileNetworkRbac } from "./compile-network-filters.ts";
@@ -266,7 +266,9 @@ function compileFilterChain(r: Reader, v: unknown, path: string, clusters: Map<s
       r.bad(joinPath(fp, i), `${f.name} is not a terminal filter: the chain must end with one (tcp_proxy or http_connection_manager)`);
     }
   });
-  return { name: r.str(fc.name, joinPath(path, "name")) ?? "", match, filters, ...compileDownstreamTransportSocket(r, fc.transport_socket, joinPath(path, "transport_socket"), edge) };
+  const chain: FilterChainModel = { name: r.str(fc.name, joinPath(path, "name")) ?? "", match, filters, ...compileDownstreamTransportSocket(r, fc.transport_socket, joinPath(path, "transport_socket"), edge) };
+  checkPostgresStartTls(r.issues, chain, path, clusters);
+  return chain;
 }
 
 /** Resolves a filter's extension: `typed_config.@type` first, then `name`, as Envoy does. */

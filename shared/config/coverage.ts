@@ -184,7 +184,7 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
       filter_chain_match: { note: "Criteria selecting this chain; the most specific match wins, as in Envoy." },
       filters: { note: "Network filters in order; the last one is terminal." },
       name: { note: "Chain name, for stats and logs. Default empty." },
-      transport_socket: { note: "Downstream TLS (envoy.transport_sockets.tls with a DownstreamTlsContext), tcp tier only; refused on the edge listener." },
+      transport_socket: { note: "Downstream TLS (envoy.transport_sockets.tls with a DownstreamTlsContext, or envoy.transport_sockets.starttls for postgres_proxy terminate_ssl), tcp tier only; refused on the edge listener." },
     },
     features: {
       transport_socket_connect_timeout: "downstream TLS handshake timeouts",
@@ -263,9 +263,24 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
   },
   "envoy.config.core.v3.TransportSocket": {
     fields: {
-      name: { note: "envoy.transport_sockets.tls (alias tls); used when there is no typed_config." },
-      typed_config: { note: "DownstreamTlsContext on filter chains, UpstreamTlsContext on clusters." },
+      name: { note: "envoy.transport_sockets.tls (alias tls) or envoy.transport_sockets.starttls; used when there is no typed_config." },
+      typed_config: { note: "DownstreamTlsContext or StartTlsConfig on filter chains, UpstreamTlsContext or UpstreamStartTlsConfig on clusters." },
     },
+  },
+  "envoy.extensions.transport_sockets.starttls.v3.StartTlsConfig": {
+    fields: {
+      cleartext_socket_config: { note: "RawBuffer (no settings): the connection starts in clear text." },
+      tls_socket_config: { note: "Required: the DownstreamTlsContext used once postgres_proxy (terminate_ssl) switches the connection to TLS." },
+    },
+  },
+  "envoy.extensions.transport_sockets.starttls.v3.UpstreamStartTlsConfig": {
+    fields: {
+      cleartext_socket_config: { note: "RawBuffer (no settings): upstream connections start in clear text." },
+      tls_socket_config: { note: "Required: the UpstreamTlsContext used once postgres_proxy (upstream_ssl) switches the connection to TLS." },
+    },
+  },
+  "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer": {
+    fields: {},
   },
   "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext": {
     fields: {
@@ -460,7 +475,7 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
       least_request_lb_config: { note: "LEAST_REQUEST tuning: choice_count (default 2), active_request_bias (default 1.0)." },
       ring_hash_lb_config: { note: "RING_HASH ring sizes (default 1024 to 8M) and hash function (default XX_HASH)." },
       maglev_lb_config: { note: "MAGLEV table size (a prime; default 65537)." },
-      transport_socket: { note: "Upstream TLS (envoy.transport_sockets.tls with an UpstreamTlsContext), tcp tier only; refused on clusters the edge routes to." },
+      transport_socket: { note: "Upstream TLS (envoy.transport_sockets.tls with an UpstreamTlsContext, or envoy.transport_sockets.starttls for postgres_proxy upstream_ssl), tcp tier only; refused on clusters the edge routes to." },
       typed_extension_protocol_options: { note: "Only `envoy.filters.network.redis_proxy` (RedisProtocolOptions: AUTH on redis_proxy's connections to the hosts); other protocol options (upstream HTTP) are refused." },
       health_checks: { note: "Active health checks (HTTP/1.1, TCP, gRPC, Redis), run by the tcp tier per host; the edge follows their results through KV (docs/kv-layout.md)." },
     },
@@ -1425,9 +1440,10 @@ export const SUPPORTED: Readonly<Record<string, MessageSupport>> = {
     fields: {
       stat_prefix: { note: "Stats go to `postgres.<stat_prefix>.`; the filter sniffs both directions and passes every byte unchanged." },
       enable_sql_parsing: { note: "Default true: Query/Parse SQL is tokenized (statement kind, tables) and counted as statements_parsed or statements_parse_error." },
-      upstream_ssl: { note: "Only DISABLE (the default): the proxy does not send its own SSLRequest upstream.", values: ["DISABLE"] },
+      terminate_ssl: { note: "Default false. True: the proxy answers the client's SSLRequest with S itself and terminates TLS (the chain's transport_socket must be envoy.transport_sockets.starttls); the session is sniffed and sent upstream decrypted." },
+      upstream_ssl: { note: "Default DISABLE. REQUIRE / ALLOW: before the client's startup message the proxy sends its own SSLRequest and on S switches the upstream connection to TLS (the tcp_proxy cluster's transport_socket must be envoy.transport_sockets.starttls); on N REQUIRE closes the session, ALLOW goes on in clear text." },
     },
-    features: { terminate_ssl: "TLS termination of Postgres sessions in the proxy (Envoy's starttls transport socket)" },
+    features: { downstream_ssl: "downstream_ssl (closing clients that do not upgrade to TLS); terminate_ssl terminates the clients that ask" },
   },
   // ---- Redis proxy (tcp tier; shared/config/compile-redis-proxy.ts, docs/redis-commands.md) ----
   "envoy.extensions.filters.network.redis_proxy.v3.RedisProxy": {

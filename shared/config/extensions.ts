@@ -138,6 +138,22 @@ export const EXTENSIONS: readonly ExtensionInfo[] = [
     tiers: ["tcp"],
   },
   {
+    // Clear text until a filter switches the connection to TLS (postgres_proxy terminate_ssl / upstream_ssl):
+    // StartTlsConfig on filter chains, UpstreamStartTlsConfig on clusters.
+    name: "envoy.transport_sockets.starttls",
+    aliases: [],
+    typeUrl: `${T}envoy.extensions.transport_sockets.starttls.v3.StartTlsConfig`,
+    category: "transport_socket",
+    tiers: ["tcp"],
+  },
+  {
+    name: "envoy.transport_sockets.starttls",
+    aliases: [],
+    typeUrl: `${T}envoy.extensions.transport_sockets.starttls.v3.UpstreamStartTlsConfig`,
+    category: "transport_socket",
+    tiers: ["tcp"],
+  },
+  {
     name: "envoy.filters.http.router",
     aliases: ["envoy.router"],
     typeUrl: `${T}envoy.extensions.filters.http.router.v3.Router`,

@@ -753,12 +753,22 @@ export interface CommonTlsModel {
 export interface DownstreamTlsModel extends CommonTlsModel {
   /** `require_client_certificate`; default false. */
   requireClientCertificate: boolean;
+  /**
+   * True for `envoy.transport_sockets.starttls` (its `tls_socket_config`): the connection starts in clear
+   * text and switches to TLS only when a network filter asks (postgres_proxy `terminate_ssl`).
+   */
+  startTls?: boolean;
 }
 
 /** `envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext`. */
 export interface UpstreamTlsModel extends CommonTlsModel {
   /** `sni`; absent: no SNI sent. */
   sni?: string;
+  /**
+   * True for `envoy.transport_sockets.starttls` (`UpstreamStartTlsConfig.tls_socket_config`): upstream
+   * connections start in clear text and switch to TLS when a filter asks (postgres_proxy `upstream_ssl`).
+   */
+  startTls?: boolean;
 }
 
 // ---- UDP listeners and udp_proxy (shared/config/compile-udp-proxy.ts, tcp-tier/src/udp/) ----
@@ -931,6 +941,10 @@ export interface PostgresProxyModel {
   statPrefix: string;
   /** `enable_sql_parsing`; default true: Query and Parse SQL is tokenized (statements_parsed / statements_parse_error). */
   enableSqlParsing: boolean;
+  /** `terminate_ssl`; default false. True: the proxy answers the client's SSLRequest and terminates TLS (the chain has a starttls transport socket). */
+  terminateSsl: boolean;
+  /** `upstream_ssl`; default DISABLE. REQUIRE / ALLOW: the proxy asks the server for TLS before the startup message (the cluster has a starttls transport socket). */
+  upstreamSsl: "DISABLE" | "REQUIRE" | "ALLOW";
 }
 
 // ---- Mongo proxy (shared/config/compile-mongo-proxy.ts) ----

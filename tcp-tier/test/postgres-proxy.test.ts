@@ -271,14 +271,16 @@ describe("postgres_proxy with psql and pgbench", () => {
 });
 
 describe("postgres_proxy config", () => {
-  it("refuses terminate_ssl, upstream_ssl other than DISABLE, and postgres_proxy as the last filter", async () => {
+  it("refuses terminate_ssl and upstream_ssl without starttls transport sockets, and postgres_proxy as the last filter", async () => {
     const issues = async (yaml: string) => {
       const v = await validateBootstrapValue(parseConfigText(yaml).value);
       return v.ok ? [] : v.issues.map((i) => `${i.kind} ${i.path}`);
     };
     const fp = "static_resources.listeners[0].filter_chains[0].filters[0]";
-    expect(await issues(pgYaml("          terminate_ssl: true"))).toEqual([`unsupported ${fp}.typed_config.terminate_ssl`]);
-    expect(await issues(pgYaml("          upstream_ssl: REQUIRE"))).toEqual([`unsupported ${fp}.typed_config.upstream_ssl`]);
+    // Built (postgres-proxy-tls.test.ts), but only over envoy.transport_sockets.starttls.
+    expect(await issues(pgYaml("          terminate_ssl: true"))).toEqual([`invalid-reference ${fp}.typed_config.terminate_ssl`]);
+    expect(await issues(pgYaml("          upstream_ssl: REQUIRE"))).toEqual([`invalid-reference ${fp}.typed_config.upstream_ssl`]);
+    expect(await issues(pgYaml("          upstream_ssl: ALLOW"))).toEqual([`invalid-reference ${fp}.typed_config.upstream_ssl`]);
     expect(await issues(pgYaml("          upstream_ssl: DISABLE\n          terminate_ssl: false\n          enable_sql_parsing: true"))).toEqual([]);
     const alone = `      - name: envoy.filters.network.postgres_proxy
         typed_config: { "@type": ${PG_TYPE}, stat_prefix: db }`;

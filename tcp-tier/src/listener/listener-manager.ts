@@ -14,6 +14,7 @@ import type { ConnectionInfo } from "../network/filter.ts";
 import { type CompiledFilterChain, compileFilterChainSelector, type FilterChainSelector } from "./filter-chain.ts";
 import type { ListenerFilterFactory, ListenerFilterState } from "./listener-filter.ts";
 import { runListenerFilters } from "./listener-filter-runner.ts";
+import { setStartTls } from "../tls/starttls.ts";
 import { createDownstreamTransportSocket } from "../tls/transport-socket.ts";
 
 interface ListenerStats {
@@ -177,7 +178,10 @@ export class ActiveListener {
       ...(state.requestedServerName !== undefined ? { requestedServerName: state.requestedServerName } : {}),
     };
     const transportSocket = chain.transportSocket;
-    if (transportSocket) {
+    if (transportSocket && chain.model.transportSocket?.startTls) {
+      // envoy.transport_sockets.starttls: clear text until a filter calls startSecureTransport().
+      setStartTls(socket, (plain, tlsHead, done) => transportSocket.accept(plain, tlsHead, info, done));
+    } else if (transportSocket) {
       const remote = state.remote ?? { address: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 };
       const local = state.local ?? { address: socket.localAddress ?? "", port: socket.localPort ?? 0 };
       // A socket in its TLS handshake is not a connection yet: close() must still be able to end it.

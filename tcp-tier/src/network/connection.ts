@@ -7,12 +7,15 @@
  *   its callbacks once; at half the limit or less, once more;
  * - half-close: the socket runs with `allowHalfOpen`, a peer FIN is delivered to the read filters as
  *   `endStream`, a write with `endStream` sends our FIN, and Node closes the socket when both
- *   directions are done.
+ *   directions are done;
+ * - STARTTLS: {@link SocketConnection.startSecureTransport} swaps a clear-text socket for a TLS socket
+ *   over it, mid-stream, when the socket was made by a starttls transport socket (tls/starttls.ts).
  */
 import type { Socket } from "node:net";
 import { EMPTY, FilterManagerImpl } from "./filter-manager.ts";
 import type { Connection, ConnectionCallbacks, ConnectionCloseType, ConnectionEvent, ConnectionInfo, ConnectionStats } from "./filter.ts";
 import { tuneGcForProxying } from "./gc-tuning.ts";
+import { startTlsFor } from "../tls/starttls.ts";
 
 tuneGcForProxying();
 
@@ -41,7 +44,12 @@ export class SocketConnection implements Connection {
   readonly startTime = performance.now();
   readonly filterManager: FilterManagerImpl;
   private currentState: "open" | "closing" | "closed" = "open";
-  private readonly socket: Socket;
+  /** The socket; replaced by a TLS socket over it after {@link startSecureTransport}. */
+  private socket: Socket;
+  /** Writes made while a STARTTLS handshake runs, sent once it is done; undefined otherwise. */
+  private upgrading: [Uint8Array, boolean][] | undefined;
+  private secured = false;
+  private idle: { ms: number; onIdle: () => void } | undefined;
   private readonly callbacks: ConnectionCallbacks[] = [];
   private readDisableCount = 0;
   private above = false;
@@ -110,6 +118,7 @@ export class SocketConnection implements Connection {
 
   /** Node's socket timeout, which every read and write resets, gives Envoy's idle-timeout semantics. */
   setIdleTimeout(ms: number, onIdle: () => void): void {
+    this.idle = ms > 0 ? { ms, onIdle } : undefined;
     this.socket.setTimeout(ms);
     this.socket.removeAllListeners("timeout");
     if (ms > 0) {
@@ -127,12 +136,67 @@ export class SocketConnection implements Connection {
   }
 
   readDisable(disable: boolean): void {
+    // During a STARTTLS handshake the clear-text socket stays paused; the count applies to the TLS socket.
     if (disable) {
-      if (this.readDisableCount++ === 0 && this.currentState !== "closed") this.socket.pause();
+      if (this.readDisableCount++ === 0 && this.currentState !== "closed" && !this.upgrading) this.socket.pause();
       return;
     }
     if (this.readDisableCount === 0) return;
-    if (--this.readDisableCount === 0 && this.currentState !== "closed") this.socket.resume();
+    if (--this.readDisableCount === 0 && this.currentState !== "closed" && !this.upgrading) this.socket.resume();
+  }
+
+  /**
+   * Envoy's `startSecureTransport()`: switches this clear-text connection to TLS, with the TLS context
+   * of the starttls transport socket its socket came from. Returns false, changing nothing, when there
+   * is none (a plain or already-TLS socket), when the connection is not open, or when it was switched
+   * already. Otherwise reading stops, what was written so far is flushed in clear text, and the TLS
+   * handshake runs; writes made meanwhile wait and go out encrypted; reads resume through TLS.
+   * `head`: bytes already read that belong to the handshake (replayed first). `onDone(ok)` runs once the
+   * handshake ended; a failed one (counted under `ssl.*` by the transport socket) closes the connection.
+   */
+  startSecureTransport(head: Uint8Array = EMPTY, onDone?: (ok: boolean) => void): boolean {
+    const plain = this.socket;
+    const upgrade = this.secured || this.upgrading || this.currentState !== "open" ? undefined : startTlsFor(plain);
+    if (!upgrade) return false;
+    this.upgrading = [];
+    plain.off("data", this.onSocketData);
+    plain.off("end", this.onSocketEnd);
+    plain.pause();
+    const run = (): void => {
+      if (this.currentState === "closed") {
+        this.upgrading = undefined;
+        onDone?.(false);
+        return;
+      }
+      upgrade(plain, head, (err, tls) => {
+        const held = this.upgrading ?? [];
+        this.upgrading = undefined;
+        if (err || !tls || this.currentState === "closed") {
+          if (err) this.lastError = err;
+          tls?.destroy();
+          // The clear-text socket's close raises this connection's close event.
+          plain.destroy();
+          onDone?.(false);
+          return;
+        }
+        this.secured = true;
+        plain.setTimeout(0);
+        plain.removeAllListeners("timeout");
+        this.socket = tls;
+        tls.on("error", this.onSocketError);
+        tls.on("close", this.onSocketClose);
+        tls.on("end", this.onSocketEnd);
+        tls.on("data", this.onSocketData);
+        if (this.idle) this.setIdleTimeout(this.idle.ms, this.idle.onIdle);
+        if (this.readDisableCount > 0) tls.pause();
+        for (const [data, endStream] of held) this.writeToSocket(data, endStream);
+        onDone?.(true);
+      });
+    };
+    // Bytes written before the switch (e.g. postgres' `S`) must leave in clear text first.
+    if (plain.writableLength === 0) run();
+    else plain.write(EMPTY, run);
+    return true;
   }
 
   close(type: ConnectionCloseType): void {
@@ -155,6 +219,10 @@ export class SocketConnection implements Connection {
 
   private writeToSocket(data: Uint8Array, endStream: boolean): void {
     if (this.localEnded || this.currentState === "closed") return;
+    if (this.upgrading) {
+      this.upgrading.push([data, endStream]);
+      return;
+    }
     if (data.length > 0) {
       const socket = this.socket;
       if (socket.writableLength > 0) {

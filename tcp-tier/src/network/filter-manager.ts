@@ -10,6 +10,7 @@ import type {
   FilterStatus,
   ReadFilter,
   ReadFilterCallbacks,
+  ReadFilterStatus,
   WriteFilter,
   WriteFilterCallbacks,
 } from "./filter.ts";
@@ -49,6 +50,8 @@ export class FilterManagerImpl implements FilterManager {
     const callbacks: ReadFilterCallbacks = {
       connection: this.host.connection,
       continueReading: () => this.deliver(index, EMPTY, false),
+      injectReadDataToFilterChain: (data, endStream) => this.deliver(index + 1, data, endStream),
+      startUpstreamSecureTransport: (onDone) => this.reads.some((r) => r.filter.startUpstreamSecureTransport?.(onDone) === true),
     };
     filter.initializeReadFilterCallbacks(callbacks);
   }
@@ -119,8 +122,8 @@ export class FilterManagerImpl implements FilterManager {
         }
       }
       if (bytes.length === 0 && !end) continue;
-      const status = entry.filter.onData(bytes, end);
-      if (conn.state !== "open") return;
+      const status: ReadFilterStatus = entry.filter.onData(bytes, end);
+      if (conn.state !== "open" || status === "consumed") return;
       if (status === "stop") {
         const next = this.reads[i + 1];
         if (next) this.hold(next, bytes, end);

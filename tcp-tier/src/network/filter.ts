@@ -13,6 +13,13 @@
 /** What a filter tells the manager after handling an event. */
 export type FilterStatus = "continue" | "stop";
 
+/**
+ * What a read filter's `onData` may return: a {@link FilterStatus}, or `consumed` when the filter took
+ * the bytes itself (nothing is held for the next filter; it may pass bytes on later with
+ * `injectReadDataToFilterChain`), as an Envoy filter that drains its buffer and stops iteration.
+ */
+export type ReadFilterStatus = FilterStatus | "consumed";
+
 /** Connection events, as Envoy's `Network::ConnectionEvent`. */
 export type ConnectionEvent = "connected" | "remote-close" | "local-close";
 
@@ -141,6 +148,13 @@ export interface Connection {
   setIdleTimeout(ms: number, onIdle: () => void): void;
   /** Time the connection was accepted (or connected, for upstream connections), `performance.now()` ms. */
   readonly startTime: number;
+  /**
+   * Switches a clear-text connection to TLS mid-stream (Envoy's `startSecureTransport()`), when its
+   * transport socket is `envoy.transport_sockets.starttls`; false (and nothing changes) otherwise.
+   * Writes made during the handshake go out encrypted after it; `head` is bytes already read that
+   * belong to the handshake; `onDone(ok)` once it ended (a failed handshake closes the connection).
+   */
+  startSecureTransport(head?: Uint8Array, onDone?: (ok: boolean) => void): boolean;
 }
 
 /** Handed to a read filter when it is added (Envoy's `ReadFilterCallbacks`). */
@@ -152,6 +166,17 @@ export interface ReadFilterCallbacks {
    * since the stop are delivered to the next filter. Call it outside this filter's own `onData`.
    */
   continueReading(): void;
+  /**
+   * Hands bytes this filter kept or made to the read filters after it (Envoy's
+   * `injectReadDataToFilterChain`), e.g. after returning `consumed`.
+   */
+  injectReadDataToFilterChain(data: Uint8Array, endStream: boolean): void;
+  /**
+   * Asks the terminal filter that owns the upstream connection (tcp_proxy) to switch it to TLS
+   * (Envoy's `startUpstreamSecureTransport()`): false when no filter can (no upstream connection yet,
+   * or its cluster's transport socket is not starttls). `onDone(ok)` once the handshake ended.
+   */
+  startUpstreamSecureTransport(onDone?: (ok: boolean) => void): boolean;
 }
 
 /** Handed to a write filter when it is added (Envoy's `WriteFilterCallbacks`). */
@@ -184,9 +209,15 @@ export interface ReadFilter {
    *   Otherwise the connection holds them (they count against the buffer limit and reading pauses
    *   above it) and hands them, followed by later bytes, to the next filter when this filter calls
    *   `continueReading()` or next returns `continue`.
+   * - `consumed`: this filter took the bytes; nothing goes on or is held for the next filter.
    * The connection may be closed from inside; iteration stops then.
    */
-  onData(data: Uint8Array, endStream: boolean): FilterStatus;
+  onData(data: Uint8Array, endStream: boolean): ReadFilterStatus;
+  /**
+   * Terminal filters that own an upstream connection: switch it to TLS (see
+   * {@link ReadFilterCallbacks.startUpstreamSecureTransport}). Absent or false: this filter cannot.
+   */
+  startUpstreamSecureTransport?(onDone?: (ok: boolean) => void): boolean;
 }
 
 /** Writes to a connection (Envoy's `Network::WriteFilter`). */

@@ -110,6 +110,8 @@ export function createDownstreamTransportSocket(model: DownstreamTlsModel, conte
           ? new TlsHandshakeError("fail_verify_no_cert", "client certificate required but not sent", { cause: err })
           : new TlsHandshakeError("connection_error", `TLS handshake failed: ${err.message}`, { cause: err }));
       const onClose = () => fail(new TlsHandshakeError("connection_error", "connection closed during the TLS handshake"));
+      // A FIN before the handshake is done: it cannot finish (Node would wait for it forever).
+      const onEnd = () => fail(new TlsHandshakeError("connection_error", "connection half-closed during the TLS handshake"));
       const onSecure = () => {
         if (settled) return;
         const x509 = tls.getPeerX509Certificate();
@@ -138,10 +140,12 @@ export function createDownstreamTransportSocket(model: DownstreamTlsModel, conte
       const cleanup = () => {
         tls.off("error", onError);
         tls.off("close", onClose);
+        tls.off("end", onEnd);
         tls.off("secure", onSecure);
       };
       tls.on("error", onError);
       tls.once("close", onClose);
+      tls.once("end", onEnd);
       tls.once("secure", onSecure);
     },
   };

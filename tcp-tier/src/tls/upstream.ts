@@ -14,7 +14,8 @@ import type { UpstreamTlsModel } from "../../../shared/config/model.ts";
 import type { Logger } from "../../../shared/log.ts";
 import type { StatsScope } from "../../../shared/stats/store.ts";
 import { buildCertificateEntries, compileVerifier, toPeerCertificate } from "./context.ts";
-import { TlsStats } from "./stats.ts";
+import { setStartTls, type StartTls } from "./starttls.ts";
+import { type TlsFailureStat, TlsStats } from "./stats.ts";
 
 /** How a cluster opens its upstream connections: plaintext TCP, or TCP then TLS. */
 export interface UpstreamTransport {
@@ -73,6 +74,52 @@ export function createUpstreamTransport(model: UpstreamTlsModel | undefined, con
     ...(model.sni ? { servername: model.sni } : {}),
     ...(model.alpnProtocols.length > 0 ? { ALPNProtocols: model.alpnProtocols } : {}),
   };
+  if (model.startTls) {
+    // envoy.transport_sockets.starttls: connected in clear text; a filter (postgres_proxy upstream_ssl)
+    // switches the connection to TLS with these settings through startSecureTransport().
+    const upgrade: StartTls = (plain, head, done) => {
+      if (head.byteLength > 0) plain.unshift(Buffer.from(head.buffer, head.byteOffset, head.byteLength));
+      const socket = tlsConnect({ ...base, socket: plain });
+      let settled = false;
+      const fail = (err: Error, stat: TlsFailureStat) => {
+        if (settled) return;
+        settled = true;
+        stats.count(stat);
+        context.logger.debug(`tls: upstream starttls handshake with ${plain.remoteAddress}:${plain.remotePort} failed: ${err.message}`);
+        socket.destroy();
+        plain.destroy();
+        done(err);
+      };
+      socket.once("secureConnect", () => {
+        if (needsPeerCheck) {
+          const x509 = socket.getPeerX509Certificate();
+          const failure = verify(AUTHORIZED, x509, x509 ? toPeerCertificate(x509) : undefined);
+          if (failure) return fail(new UpstreamTlsVerifyError(`ssl.${failure}`, `upstream certificate refused (${failure})`), failure);
+        }
+        if (settled) return;
+        settled = true;
+        socket.off("error", onError);
+        socket.off("close", onClose);
+        socket.off("end", onClose);
+        const cipher = socket.getCipher();
+        stats.onHandshake(socket.getProtocol() ?? "unknown", cipher.name, false, socket.isSessionReused());
+        done(undefined, socket);
+      });
+      const onError = (err: Error & { code?: string }) => fail(err, checkChain && isChainError(err) ? "fail_verify_error" : "connection_error");
+      const onClose = () => fail(new Error("connection closed during the TLS handshake"), "connection_error");
+      socket.on("error", onError);
+      socket.once("close", onClose);
+      socket.once("end", onClose);
+    };
+    return {
+      readyEvent: "connect",
+      connect(host, port) {
+        const socket = PLAINTEXT.connect(host, port);
+        setStartTls(socket, upgrade);
+        return socket;
+      },
+    };
+  }
   return {
     readyEvent: TLS_READY,
     connect(host, port) {

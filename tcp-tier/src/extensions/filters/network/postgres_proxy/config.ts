@@ -11,6 +11,7 @@ import { PostgresProxyFilter } from "./filter.ts";
 /** Envoy's counter names under `postgres.<stat_prefix>.`, plus Legate's `decoding_error`. */
 export const POSTGRES_COUNTERS = [
   "sessions", "sessions_encrypted", "sessions_unencrypted",
+  "sessions_terminated_ssl", "sessions_upstream_ssl_success", "sessions_upstream_ssl_failed",
   "statements", "statements_insert", "statements_update", "statements_delete", "statements_select", "statements_other",
   "statements_parsed", "statements_parse_error",
   "transactions", "transactions_commit", "transactions_rollback",

@@ -120,6 +120,14 @@ export class TcpProxyFilter implements ReadFilter, UpstreamConnectHandler {
     return "stop";
   }
 
+  /**
+   * Switches the upstream connection to TLS (postgres_proxy `upstream_ssl`): possible once connected, when
+   * the cluster's transport socket is starttls. Bytes written meanwhile go out encrypted after the handshake.
+   */
+  startUpstreamSecureTransport(onDone?: (ok: boolean) => void): boolean {
+    return this.upstream?.startSecureTransport(undefined, onDone) ?? false;
+  }
+
   private connectNext(): void {
     const cluster = this.cluster;
     if (!cluster) {
