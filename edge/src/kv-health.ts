@@ -14,7 +14,7 @@
  * change shows within about 2 s after the checker's verdict; on Cloudflare add KV propagation (up to
  * about 60 s; reads use `cacheTtl: 30`).
  */
-import { HEALTH_PREFIX, HEALTH_STALE_MS, type HealthReport, mergeHealthReports, parseHealthReport } from "../../shared/kv/layout.ts";
+import { HEALTH_PREFIX, HEALTH_STALE_MS, type HealthReport, mergeHealthReportsWithTime, parseHealthReport } from "../../shared/kv/layout.ts";
 import type { BootstrapModel } from "../../shared/config/model.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { Counter, StatsScope } from "../../shared/stats/store.ts";
@@ -76,9 +76,19 @@ export class KvHealth {
     const now = this.now();
     for (const cluster of model.clusters.values()) {
       if (!cluster.healthChecks) continue;
-      const merged = mergeHealthReports(this.reports.get(cluster.name) ?? [], now, HEALTH_STALE_MS);
+      const merged = mergeHealthReportsWithTime(this.reports.get(cluster.name) ?? [], now, HEALTH_STALE_MS);
       const runtime = getClusterRuntime(cluster, this.stats);
-      for (const host of runtime.hosts) runtime.setHealth(host, merged.get(host.hostPort) ?? true);
+      for (const host of runtime.hosts) {
+        const verdict = merged.get(host.hostPort);
+        const failedAt = host.immediateHcFailAt;
+        if (failedAt !== undefined) {
+          // An immediate failure (x-envoy-immediate-health-check-fail) holds until a report written
+          // after it decides, or, with no such report, for the stale bound (no tcp tier is checking).
+          if ((!verdict || verdict.at <= failedAt) && now - failedAt < HEALTH_STALE_MS) continue;
+          host.immediateHcFailAt = undefined;
+        }
+        runtime.setHealth(host, verdict?.healthy ?? true);
+      }
     }
   }
 }

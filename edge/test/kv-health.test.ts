@@ -86,6 +86,27 @@ describe("health from KV at the edge", () => {
     expect(await servers(4)).toEqual(new Map([["b", 4]]));
   });
 
+  it("x-envoy-immediate-health-check-fail fails the host at once (passive_failure) until a newer report finds it healthy", async () => {
+    await pushConfig(checkedConfig());
+    const handler = createEdgeHandler();
+    const env0 = { LEGATE_CONFIG_POLL_MS: "0", LEGATE_ADMIN_TOKEN: "t" };
+    const send = () => call(handler, new Request("http://edge.example/"), env0);
+    const fail = await call(handler, new Request("http://edge.example/", { headers: { "x-echo-response-headers": JSON.stringify({ "x-envoy-immediate-health-check-fail": "true" }) } }), env0);
+    expect(fail.status).toBe(200);
+    const failed = ((await fail.json()) as Echo).server;
+    const other = failed === "a" ? "b" : "a";
+    expect(await servers(6, send)).toEqual(new Map([[other, 6]]));
+    const stats = await (await call(handler, new Request("http://edge.example/__legate/admin/stats?filter=passive_failure", { headers: { authorization: "Bearer t" } }), env0)).text();
+    expect(stats).toContain("cluster.a.health_check.passive_failure: 1");
+    // A report written before the failure does not clear it (the tcp tier had not checked since) ...
+    await report("node-1", { [ports.a]: "healthy", [ports.b]: "healthy" }, 2000);
+    expect(await servers(4, send)).toEqual(new Map([[other, 4]]));
+    // ... a report written after it does.
+    await new Promise((r) => setTimeout(r, 5));
+    await report("node-1", { [ports.a]: "healthy", [ports.b]: "healthy" });
+    expect([...(await servers(6, send)).keys()].sort()).toEqual(["a", "b"]);
+  });
+
   it("an isolate polling every 300 ms follows a report within the poll interval", async () => {
     await pushConfig(checkedConfig());
     const handler = createEdgeHandler();

@@ -29,6 +29,9 @@
  */
 import type { RoutingPriority } from "../config/model.ts";
 import type { ClusterRuntime, UpstreamAttempt, UpstreamHost } from "../upstream/cluster.ts";
+
+/** Envoy's header for failing a host's health check from a normal response (its health_check filter sends it). */
+const IMMEDIATE_HC_FAIL = "x-envoy-immediate-health-check-fail";
 import type { RouterBody } from "./body-buffer.ts";
 import { ProxyError, type ProxyErrorCode, toProxyError } from "./errors.ts";
 import type { ResetKind, RetryState, RetryStatus } from "./retry-state.ts";
@@ -283,6 +286,8 @@ class UpstreamCall {
     const status = response.status;
     attempt.admitted.onHeaders(status);
     o.cluster.rqTotal.inc();
+    // Envoy's router: an actively checked host that answers with this header is failed at once.
+    if (o.cluster.activelyChecked && response.headers.has(IMMEDIATE_HC_FAIL)) o.cluster.immediateHealthCheckFail(attempt.admitted.host);
     const retry = o.retry;
     if (retry) {
       const would = retry.wouldRetryFromHeaders(status, response.headers);

@@ -154,6 +154,11 @@ export function parseHealthReport(text: string): HealthReport | undefined {
  * decides. Hosts no fresh report mentions are absent (the reader leaves them as they are: healthy).
  */
 export function mergeHealthReports(reports: readonly HealthReport[], now: number, staleMs = HEALTH_STALE_MS): Map<string, boolean> {
+  return new Map([...mergeHealthReportsWithTime(reports, now, staleMs)].map(([h, v]) => [h, v.healthy]));
+}
+
+/** {@link mergeHealthReports} with the time (ms) of the report that decided each host. */
+export function mergeHealthReportsWithTime(reports: readonly HealthReport[], now: number, staleMs = HEALTH_STALE_MS): Map<string, { healthy: boolean; at: number }> {
   const best = new Map<string, { at: number; healthy: boolean }>();
   for (const r of reports) {
     const at = Date.parse(r.reported_at);
@@ -163,5 +168,5 @@ export function mergeHealthReports(reports: readonly HealthReport[], now: number
       if (!cur || at > cur.at || (at === cur.at && status === "unhealthy")) best.set(host, { at, healthy: status === "healthy" });
     }
   }
-  return new Map([...best].map(([h, v]) => [h, v.healthy]));
+  return best;
 }

@@ -291,6 +291,27 @@ export class ClusterRuntime {
     return true;
   }
 
+  /** The cluster has `health_checks` (run by the tcp tier; the edge follows them through KV). */
+  get activelyChecked(): boolean {
+    return (this.model.healthChecks?.length ?? 0) > 0;
+  }
+
+  /**
+   * Envoy's immediate health-check failure: a response from `host` carried
+   * `x-envoy-immediate-health-check-fail` (the host is draining itself, e.g. Envoy's or Legate's
+   * `/healthcheck/fail`). The host is `failed_active_hc` at once and `health_check.passive_failure` is
+   * counted, as in Envoy; the mark holds until the active checks (a newer KV report, see
+   * edge/src/kv-health.ts) find the host healthy again. Only for actively checked clusters.
+   */
+  immediateHealthCheckFail(host: UpstreamHost, now: number = Date.now()): void {
+    if (!this.activelyChecked || !this.currentHosts.includes(host)) return;
+    host.immediateHcFailAt = now;
+    this.stats.counter("health_check.passive_failure").inc();
+    if (host.failedActiveHc) return;
+    host.failedActiveHc = true;
+    this.rebuild();
+  }
+
   /** The Envoy runtime snapshot in use (may be undefined). */
   get runtime(): Runtime | undefined {
     return this.currentRuntime;

@@ -61,6 +61,11 @@ export class UpstreamHost implements LbHost {
 
   /** Set from active health checking (the tcp tier's health feed through KV). */
   failedActiveHc = false;
+  /**
+   * Wall-clock ms of the last immediate health-check failure (`x-envoy-immediate-health-check-fail` on
+   * a response; ClusterRuntime.immediateHealthCheckFail); undefined when none is pending.
+   */
+  immediateHcFailAt: number | undefined;
   /** Set while outlier detection has ejected the host. */
   failedOutlierCheck = false;
   /** The endpoint's `health_status` (absent: UNKNOWN); an EDS update may change it on a kept host. */

@@ -18,7 +18,7 @@
  * - With several `health_checks`, a host is healthy when every one of them finds it healthy.
  *
  * Stats (`cluster.<name>.health_check.`): counters `attempt`, `success`, `failure`, `network_failure`
- * (network failures and timeouts), `verify_cluster`, `passive_failure` (kept at 0: outlier detection does
+ * (network failures and timeouts), `verify_cluster`, `passive_failure` (kept at 0: no HTTP router here; outlier detection does
  * not feed it); gauges `healthy` (hosts the checker finds healthy) and `degraded` (0: degraded hosts are
  * not modelled).
  */
