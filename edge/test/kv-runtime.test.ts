@@ -126,6 +126,34 @@ describe("runtime flags from KV", () => {
     expect(await servers(5)).toEqual(new Set(["b"]));
   });
 
+  it("upstream.maintenance_mode.<cluster> from KV answers that share of the cluster's requests 503 UO at once", async () => {
+    await pushConfig(bootstrap({ clusters: { a: [ports.a] } }));
+    const handler = createEdgeHandler();
+    const envOf = { LEGATE_CONFIG_POLL_MS: "0", LEGATE_ADMIN_TOKEN: TOKEN };
+    const get = async (url: string, headers: Record<string, string> = {}) => {
+      const r = await call(handler, new Request(url, { headers }), envOf);
+      return { status: r.status, headers: r.headers, body: await r.text() };
+    };
+    expect((await get("http://edge.example/m")).status).toBe(200);
+
+    await setFlags({ "upstream.maintenance_mode.a": "100" });
+    const res = await get("http://edge.example/m");
+    expect(res.status).toBe(503);
+    expect(res.headers.get("x-envoy-overloaded")).toBe("true");
+    expect(res.body).toBe("maintenance mode");
+    const stats = (await get(`${ADMIN}/stats?filter=upstream_rq_maintenance_mode`, { authorization: `Bearer ${TOKEN}` })).body;
+    expect(stats).toContain("cluster.a.upstream_rq_maintenance_mode: 1");
+
+    // Half the requests: both outcomes show up over 40 requests (each has probability 2^-40 of not).
+    await setFlags({ "upstream.maintenance_mode.a": "50" });
+    const codes = new Set<number>();
+    for (let i = 0; i < 40; i++) codes.add((await get("http://edge.example/m")).status);
+    expect(codes).toEqual(new Set([200, 503]));
+
+    await setFlags({});
+    expect((await get("http://edge.example/m")).status).toBe(200);
+  });
+
   it("a document that is not a runtime document keeps the previous values", async () => {
     await pushConfig(bootstrap({
       virtualHosts: [{

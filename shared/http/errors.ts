@@ -17,6 +17,7 @@ export type ProxyErrorCode =
   | "upstream_connect_failure"
   | "upstream_connection_termination"
   | "upstream_overflow"
+  | "maintenance_mode"
   | "upstream_request_timeout"
   | "upstream_request_timeout_alt_response"
   | "upstream_per_try_timeout"
@@ -78,6 +79,9 @@ export const PROXY_ERRORS: Readonly<Record<ProxyErrorCode, ProxyErrorSpec>> = {
     source: "upstream",
     retryable: false,
   },
+  // Runtime `upstream.maintenance_mode.<cluster>` (a percentage) sends this share of the cluster's
+  // requests an immediate 503, as Envoy's router does (UO, `x-envoy-overloaded: true`).
+  maintenance_mode: { status: 503, flag: "UO", body: "maintenance mode", details: "maintenance_mode", source: "upstream", retryable: false },
   // The route timeout (`timeout`, default 15 s, or x-envoy-upstream-rq-timeout-ms) covers every attempt.
   upstream_request_timeout: { status: 504, flag: "UT", body: UPSTREAM_TIMEOUT, details: "upstream_response_timeout", source: "upstream", retryable: false },
   // The same, for a trusted client that sent x-envoy-upstream-rq-timeout-alt-response.

@@ -196,6 +196,12 @@ export function createRouterFactory(options: RouterOptions): TerminalHttpFilterF
       const vc = stream.info.virtualCluster ? virtualClusterStats(stream.info.virtualCluster) : undefined;
       this.vc = vc;
       vc?.total.inc();
+      if (cluster.runtime.maintenanceMode(Math.floor(random() * 2 ** 53))) {
+        // Envoy charges the 503 to the cluster (upstream_rq_503, 5xx) and answers at once.
+        cluster.runtime.chargeCode(503);
+        vc?.chargeCode(503);
+        return overloadedReply(stream, new ProxyError("maintenance_mode"));
+      }
       const routerStats = routerStatsFor(cluster, vc);
       const policy = policyOf(action.router);
       const headers = stream.requestHeaders;

@@ -21,7 +21,7 @@
  */
 import type { ClusterModel, EndpointModel, RoutingPriority } from "../config/model.ts";
 import type { Counter, Histogram, StatsScope } from "../stats/store.ts";
-import { evaluateFractionalPercent, type Runtime } from "../runtime/runtime.ts";
+import { evaluateFractionalPercent, type FractionalPercent, type Runtime } from "../runtime/runtime.ts";
 import { CircuitBreakers } from "./circuit-breakers.ts";
 import { reconcileHosts, UpstreamHost } from "./host.ts";
 import { ClusterLoadBalancer } from "./load-balancing.ts";
@@ -106,6 +106,10 @@ export class ClusterRuntime {
   /** `upstream_rq_completed`. */
   readonly rqCompleted: Counter;
   readonly cxConnectFail: Counter;
+  /** `upstream_rq_maintenance_mode`. */
+  private readonly rqMaintenanceMode: Counter;
+  /** `upstream.maintenance_mode.<name>`, built once. */
+  private readonly maintenanceKey: string;
   /** `upstream_cx_none_healthy`: picks that found no host. */
   readonly cxNoneHealthy: Counter;
   /** `upstream_rq_time`, ms. */
@@ -156,6 +160,8 @@ export class ClusterRuntime {
     this.rqCompleted = this.stats.counter("upstream_rq_completed");
     this.cxConnectFail = this.stats.counter("upstream_cx_connect_fail");
     this.cxNoneHealthy = this.stats.counter("upstream_cx_none_healthy");
+    this.rqMaintenanceMode = this.stats.counter("upstream_rq_maintenance_mode");
+    this.maintenanceKey = `upstream.maintenance_mode.${model.name}`;
     this.rqTime = this.stats.histogram("upstream_rq_time");
     this.stats.gauge("membership_total").set(this.currentHosts.length);
     this.lb = this.buildLb();
@@ -291,6 +297,17 @@ export class ClusterRuntime {
     return true;
   }
 
+  /**
+   * Envoy's `upstream.maintenance_mode.<cluster>` runtime key (a percentage, default 0): whether this
+   * request or connection is refused at once (both tiers; `randomValue` a non-negative integer).
+   * Counts `upstream_rq_maintenance_mode` when it is.
+   */
+  maintenanceMode(randomValue: number): boolean {
+    if (!this.runtimeView.featureEnabled(this.maintenanceKey, NO_MAINTENANCE, randomValue)) return false;
+    this.rqMaintenanceMode.inc();
+    return true;
+  }
+
   /** The cluster has `health_checks` (run by the tcp tier; the edge follows them through KV). */
   get activelyChecked(): boolean {
     return (this.model.healthChecks?.length ?? 0) > 0;
@@ -375,6 +392,8 @@ export class ClusterRuntime {
     });
   }
 }
+
+const NO_MAINTENANCE: FractionalPercent = { numerator: 0, denominator: "HUNDRED" };
 
 /** Per-isolate registry: the runtimes built against one root stats scope, by cluster name. */
 const registries = new WeakMap<object, Map<string, { key: string; runtime: ClusterRuntime }>>();

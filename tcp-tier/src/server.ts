@@ -115,8 +115,8 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
     serverStats.memoryPhysicalSize.set(mem.rss);
   };
 
-  const clusters = new ClusterManager(model.clusters, stats, logger, opts.eds);
   const runtimeLayers = new RuntimeLayers(opts.canonical, opts.kvRuntime);
+  const clusters = new ClusterManager(model.clusters, stats, logger, opts.eds, runtimeLayers.live);
   let listeners: ListenerManager;
   try {
     listeners = new ListenerManager(model.listeners, { clusterManager: clusters, stats, logger, serverState: state, runtime: runtimeLayers.live });

@@ -99,7 +99,7 @@ export async function applyReload(current: Generation, next: { model: BootstrapM
   const udp = udpJson(current);
   if (udp !== udpJson(next)) throw new Error("UDP listeners were added, removed or changed: UDP listener changes take effect on restart, not on reload");
   if (udp && !clustersSame) throw new Error("clusters changed while UDP listeners run: their udp_proxy keeps its clusters until restart, so this reload needs a restart");
-  const clusters = clustersSame ? current.clusters : new ClusterManager(next.model.clusters, stats, logger, deps.eds);
+  const clusters = clustersSame ? current.clusters : new ClusterManager(next.model.clusters, stats, logger, deps.eds, deps.runtime ?? createStaticRuntime(next.model.runtime));
   try {
     if (!clustersSame) await clusters.initialize();
     const oldJson = canonicalListeners(current.canonical);

@@ -1,6 +1,7 @@
 /** All clusters of a config (Envoy's ClusterManager): STATIC, STRICT_DNS, LOGICAL_DNS, and EDS from KV. */
 import type { ClusterModel } from "../../../shared/config/model.ts";
 import type { Logger } from "../../../shared/log.ts";
+import type { Runtime } from "../../../shared/runtime/runtime.ts";
 import type { StatsScope } from "../../../shared/stats/store.ts";
 import type { EdsSource } from "../kv/endpoints-poller.ts";
 import { Cluster } from "./cluster.ts";
@@ -12,9 +13,10 @@ export class ClusterManager {
    * @param eds where `type: EDS` clusters get their endpoints (tcp-tier/src/kv/endpoints-poller.ts).
    *   Throws when a cluster is EDS and there is none (EDS needs LEGATE_KV).
    */
-  constructor(models: Map<string, ClusterModel>, stats: StatsScope, logger: Logger, eds?: EdsSource) {
+  /** `runtime`: the server's live layered runtime (breaker limits, panic threshold, maintenance mode). */
+  constructor(models: Map<string, ClusterModel>, stats: StatsScope, logger: Logger, eds?: EdsSource, runtime?: Runtime) {
     try {
-      for (const [name, model] of models) this.clusters.set(name, new Cluster(model, stats, logger, eds));
+      for (const [name, model] of models) this.clusters.set(name, new Cluster(model, stats, logger, eds, runtime));
     } catch (e) {
       this.close();
       throw e;

@@ -26,6 +26,7 @@ import type { Socket } from "node:net";
 import type { ClusterModel, EndpointModel } from "../../../shared/config/model.ts";
 import type { EdsAssignment, EdsSource, EdsUpdate } from "../kv/endpoints-poller.ts";
 import type { Logger } from "../../../shared/log.ts";
+import type { Runtime } from "../../../shared/runtime/runtime.ts";
 import type { Counter, Gauge, Histogram, StatsScope } from "../../../shared/stats/store.ts";
 import { ClusterRuntime, type ChooseHostContext } from "../../../shared/upstream/cluster.ts";
 import { SocketConnection } from "../network/connection.ts";
@@ -179,7 +180,7 @@ export class Cluster {
    * @param eds the EDS source (tcp-tier/src/kv/endpoints-poller.ts); required for `type: EDS` (throws
    *   without one: EDS needs LEGATE_KV), unused otherwise.
    */
-  constructor(model: ClusterModel, stats: StatsScope, logger: Logger, eds?: EdsSource) {
+  constructor(model: ClusterModel, stats: StatsScope, logger: Logger, eds?: EdsSource, runtime?: Runtime) {
     this.name = model.name;
     this.model = model;
     this.stats = clusterStats(stats.scope(`cluster.${model.name}.`));
@@ -187,7 +188,7 @@ export class Cluster {
     this.transport = createUpstreamTransport(model.transportSocket, { stats: stats.scope(`cluster.${model.name}.`), logger });
     this.resolver = model.dnsResolvers?.length && (model.type === "STRICT_DNS" || model.type === "LOGICAL_DNS") ? createResolver(model.dnsResolvers) : undefined;
     if (model.type === "EDS" && !eds) throw new Error(`cluster '${model.name}' is type: EDS, and EDS needs LEGATE_KV: its endpoints come from KV`);
-    this.runtimeState = new ClusterRuntime(model, stats, undefined, { hosts: [] });
+    this.runtimeState = new ClusterRuntime(model, stats, runtime, { hosts: [] });
     this.healthChecker = model.healthChecks?.length
       ? new ClusterHealthChecker(model.healthChecks, {
           clusterName: model.name,

@@ -136,6 +136,13 @@ export class TcpProxyFilter implements ReadFilter, UpstreamConnectHandler {
       this.downstream.close("no-flush");
       return;
     }
+    // Runtime `upstream.maintenance_mode.<cluster>`: this share of new connections is refused (UO), as
+    // Envoy's router refuses requests; decided once per connection.
+    if (this.attempts === 0 && cluster.runtime.maintenanceMode(Math.floor(Math.random() * 2 ** 53))) {
+      this.flags.push("UO");
+      this.downstream.close("no-flush");
+      return;
+    }
     const hashKey = this.config.hashSourceIp ? this.downstream.remoteAddress : undefined;
     const host = cluster.chooseHost(this.triedHosts || hashKey !== undefined ? { triedHosts: this.triedHosts, hashKey } : undefined);
     if (!host) {
