@@ -1,6 +1,7 @@
 /**
  * Network RBAC through the tcp tier: real clients on loopback (node sockets, Node's TLS client for SNI,
- * nc once), a tcp_proxy behind the filter and an upstream that records what reached it.
+ * curl's telnet mode once, as a raw TCP client from the machine's own tools), a tcp_proxy behind the
+ * filter and an upstream that records what reached it.
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -296,7 +297,7 @@ describe("network rbac", () => {
     }
   });
 
-  it("closes a denied nc client", async () => {
+  it("closes a denied raw TCP client (curl telnet://)", { timeout: 30_000 }, async () => {
     const up = await recordingEcho();
     const rbac = `          stat_prefix: nc.
           rules:
@@ -304,11 +305,11 @@ describe("network rbac", () => {
             policies: { everyone: { permissions: [{ any: true }], principals: [{ any: true }] } }`;
     const h = await startYaml(rbacYaml(up.port, rbac));
     try {
-      const child = spawn("nc", ["-q", "0", "127.0.0.1", String(proxyPort(h))], { stdio: ["pipe", "pipe", "ignore"] });
+      const child = spawn("curl", ["-sS", "--max-time", "10", `telnet://127.0.0.1:${proxyPort(h)}`], { stdio: ["pipe", "pipe", "ignore"] });
       let out = "";
       child.stdout.on("data", (d: Buffer) => (out += d.toString()));
       child.stdin.write("hello\n");
-      await waitFor(() => stat(h, "nc.rbac.denied") === 1, "nc's connection to be denied");
+      await waitFor(() => stat(h, "nc.rbac.denied") === 1, "curl's connection to be denied", 1500, 10);
       child.stdin.end();
       await once(child, "close");
       expect(out).toBe("");
