@@ -14,6 +14,8 @@
  * - `GET /clusters`: Envoy's cluster status text (`?format=json` for ClusterStatuses): hosts with
  *   health flags, outlier state, success rates, weights, localities, priorities, and the circuit
  *   breakers' limits and (Legate's addition) what they hold now. Live state of this isolate.
+ * - `/kv` (Legate's addition, for the tcp tier's `LEGATE_KV=edge`): read any `legate/` key, list them,
+ *   write and delete only under `legate/health/` ({@link handleAdminKv}).
  */
 import { type IRequest, IttyRouter } from "itty-router";
 import { ProxyError } from "../../shared/http/errors.ts";
@@ -21,7 +23,8 @@ import { errorResponse } from "../../shared/http/engine.ts";
 import { renderClustersJson, renderClustersText } from "../../shared/upstream/admin-clusters.ts";
 import { type ClusterRuntime, getClusterRuntime } from "../../shared/upstream/cluster.ts";
 import type { StatsStore } from "../../shared/stats/store.ts";
-import type { ConfigCache, ConfigSnapshot } from "./config-cache.ts";
+import { HEALTH_PREFIX, healthKey, KV_PREFIX, parseHealthReport } from "../../shared/kv/layout.ts";
+import { type ConfigCache, type ConfigSnapshot, KV_CACHE_TTL_S } from "./config-cache.ts";
 import type { Env } from "./env.ts";
 import type { KvRuntime } from "./kv-runtime.ts";
 
@@ -41,6 +44,7 @@ const ENDPOINTS: Record<string, string> = {
   "/stats/prometheus": "print server stats in prometheus format",
   "/clusters": "upstream cluster status (?format=json)",
   "/runtime": "print runtime values",
+  "/kv": "Legate's KV keys for the tcp tier: GET /kv?prefix=legate/..., GET /kv/<key>; PUT and DELETE under legate/health/ only",
 };
 
 const text = (body: string, status = 200, type = "text/plain; charset=utf-8") =>
@@ -159,6 +163,8 @@ export async function handleAdmin(request: Request, env: Env, ctx: AdminContext)
       headers: { "content-type": "text/plain; charset=utf-8", "www-authenticate": 'Bearer realm="legate-admin"' },
     });
   }
+  const path = new URL(request.url).pathname;
+  if (path === KV_ROUTE || path.startsWith(`${KV_ROUTE}/`)) return handleAdminKv(request, env.LEGATE_KV, path);
   if (request.method !== "GET") {
     return text(`method ${request.method} not allowed: the Legate edge admin endpoints are read-only (GET)\n`, 405);
   }
@@ -202,4 +208,126 @@ function flattenRuntime(o: Record<string, unknown>, prefix: string, out: Map<str
     if (v !== null && typeof v === "object" && !Array.isArray(v)) flattenRuntime(v as Record<string, unknown>, key, out);
     else if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") out.set(key, String(v));
   }
+}
+
+const KV_ROUTE = `${ADMIN_PREFIX}kv`;
+/** Largest value a PUT may carry (a health report is a few hundred bytes per host). */
+export const ADMIN_KV_MAX_BODY_BYTES = 1024 * 1024;
+/** Workers KV's own limits: key length in bytes, keys per list page. */
+const KV_MAX_KEY_BYTES = 512;
+const KV_MAX_LIST = 1000;
+/** Set on a 404 that means "no such key", so a client can tell it from a path no route answers. */
+export const KV_MISSING_HEADER = "x-legate-kv";
+
+/**
+ * `/__legate/admin/kv`: the tcp tier's KV through this edge (`LEGATE_KV=edge`), so a tcp-tier host
+ * needs the admin token only, not a Cloudflare API token. What it may touch is what the tcp tier
+ * needs, no more: it reads config, runtime flags and endpoints, and writes its health reports.
+ *
+ * - `GET /kv/<key>`: the value as text (404 with `x-legate-kv: missing` when there is none). Read with
+ *   the edge's own `cacheTtl` ({@link KV_CACHE_TTL_S}), so the caller sees what this edge location sees.
+ * - `GET /kv?prefix=<p>&limit=<n>&cursor=<c>`: `{ keys: [names], list_complete, cursor? }`, one KV list
+ *   page (`limit` 1..1000, default 1000; `prefix` default `legate/`).
+ * - `PUT /kv/<key>` (body: the value, at most {@link ADMIN_KV_MAX_BODY_BYTES}, else 413) and
+ *   `DELETE /kv/<key>`: only under `legate/health/`, and a PUT only of a health report whose key is
+ *   its own (`legate/health/<cluster>/<node>`); 204. Anything else is 403: a leaked tcp-tier token must
+ *   not be able to repoint the config, flags or endpoints.
+ *
+ * `<key>` is the rest of the path, percent-decoded (`legate%2Fconfig%2Fcurrent` or `legate/config/current`).
+ * Keys outside `legate/` are 403 for every method; an empty, undecodable or too long key is 400.
+ */
+export async function handleAdminKv(request: Request, kv: KVNamespace, path: string): Promise<Response> {
+  if (path === KV_ROUTE) {
+    if (request.method !== "GET") return notAllowed(request.method, "GET");
+    return listKeys(kv, new URL(request.url).searchParams);
+  }
+  let key: string;
+  try {
+    key = decodeURIComponent(path.slice(KV_ROUTE.length + 1));
+  } catch {
+    return text(`kv: the key in ${path} is not valid percent-encoding\n`, 400);
+  }
+  if (key === "") return text("kv: no key: use /kv/<key>, or /kv?prefix=<prefix> to list\n", 400);
+  if (new TextEncoder().encode(key).length > KV_MAX_KEY_BYTES) return text(`kv: key longer than ${KV_MAX_KEY_BYTES} bytes\n`, 400);
+  if (!key.startsWith(KV_PREFIX)) return text(`kv: '${key}' is outside ${KV_PREFIX}: only Legate's keys are served\n`, 403);
+  const method = request.method;
+  if (method === "GET") {
+    const value = await kv.get(key, { cacheTtl: KV_CACHE_TTL_S });
+    if (value === null) {
+      return new Response(`kv: no key '${key}'\n`, { status: 404, headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-cache, max-age=0", [KV_MISSING_HEADER]: "missing" } });
+    }
+    return text(value);
+  }
+  if (method !== "PUT" && method !== "DELETE") return notAllowed(method, "GET, PUT, DELETE");
+  if (!key.startsWith(HEALTH_PREFIX) || key.length === HEALTH_PREFIX.length) {
+    return text(
+      `kv: ${method} '${key}' refused: through the edge admin API the tcp tier writes only its health reports (${HEALTH_PREFIX}); ` +
+        "push configs, runtime flags and endpoints with `legate push|runtime|endpoints --remote`\n",
+      403,
+    );
+  }
+  if (method === "DELETE") {
+    await kv.delete(key);
+    return new Response(null, { status: 204 });
+  }
+  const body = await readCapped(request, ADMIN_KV_MAX_BODY_BYTES);
+  if (body === undefined) return text(`kv: PUT '${key}': body larger than ${ADMIN_KV_MAX_BODY_BYTES} bytes\n`, 413);
+  const report = parseHealthReport(body);
+  if (!report) return text(`kv: PUT '${key}': the body is not a health report (shared/kv/layout.ts HealthReport)\n`, 400);
+  if (healthKey(report.cluster, report.node) !== key) {
+    return text(`kv: PUT '${key}': a report of cluster '${report.cluster}' by node '${report.node}' belongs under '${healthKey(report.cluster, report.node)}'\n`, 400);
+  }
+  await kv.put(key, body);
+  return new Response(null, { status: 204 });
+}
+
+async function listKeys(kv: KVNamespace, q: URLSearchParams): Promise<Response> {
+  const prefix = q.get("prefix") ?? KV_PREFIX;
+  if (!prefix.startsWith(KV_PREFIX)) return text(`kv: prefix '${prefix}' is outside ${KV_PREFIX}: only Legate's keys are served\n`, 403);
+  const limitText = q.get("limit");
+  const limit = limitText === null ? KV_MAX_LIST : Number(limitText);
+  if (!Number.isInteger(limit) || limit < 1 || limit > KV_MAX_LIST) return text(`kv: limit '${limitText}' is not an integer from 1 to ${KV_MAX_LIST}\n`, 400);
+  const cursor = q.get("cursor");
+  const page = await kv.list({ prefix, limit, ...(cursor ? { cursor } : {}) });
+  return json({
+    keys: page.keys.map((k) => k.name),
+    list_complete: page.list_complete,
+    ...(!page.list_complete ? { cursor: page.cursor } : {}),
+  });
+}
+
+function notAllowed(method: string, allow: string): Response {
+  const res = text(`method ${method} not allowed here (allowed: ${allow})\n`, 405);
+  res.headers.set("allow", allow);
+  return res;
+}
+
+/** The body as UTF-8 text, or undefined as soon as it is known to exceed `max` bytes. */
+async function readCapped(request: Request, max: number): Promise<string | undefined> {
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > max) {
+    await request.body?.cancel();
+    return undefined;
+  }
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel();
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.byteLength;
+  }
+  return new TextDecoder().decode(all);
 }

@@ -110,7 +110,7 @@ describe("--config-from-kv", () => {
     delete env.LEGATE_KV;
     let r = await runLegate(["--config-from-kv"], { env, timeoutMs: 20_000 });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/--config-from-kv needs LEGATE_KV=local or LEGATE_KV=remote/);
+    expect(r.stderr).toMatch(/--config-from-kv needs LEGATE_KV=local, remote or edge/);
     r = await runLegate(["--config-from-kv"], { env: { ...env, LEGATE_KV: "local", LEGATE_KV_PERSIST_TO: dir, LEGATE_KV_NAMESPACE_ID: NS }, timeoutMs: 20_000 });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/no config in local KV .*legate\/config\/current is missing.*push one with `legate push`/);

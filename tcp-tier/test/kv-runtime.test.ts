@@ -56,7 +56,7 @@ describe("tcp tier: runtime flags from KV", () => {
     expect(kvArgsFromEnv({})).toBeUndefined();
     expect(kvArgsFromEnv({ LEGATE_KV: "local", LEGATE_KV_PERSIST_TO: "/s", LEGATE_KV_NAMESPACE_ID: "ns", LEGATE_KV_POLL_MS: "250" }))
       .toEqual({ kv: { target: "local", persistTo: "/s", namespaceId: "ns" }, pollMs: 250 });
-    expect(() => kvArgsFromEnv({ LEGATE_KV: "yes" })).toThrow(/not 'local' or 'remote'/);
+    expect(() => kvArgsFromEnv({ LEGATE_KV: "yes" })).toThrow(/not 'local', 'remote' or 'edge'/);
     expect(() => kvArgsFromEnv({ LEGATE_KV: "local", LEGATE_KV_POLL_MS: "5" })).toThrow(/at least 100/);
   });
 

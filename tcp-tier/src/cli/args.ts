@@ -11,7 +11,8 @@ import { parseArgs as parseNodeArgs, type ParseArgsOptionsConfig } from "node:ut
 import type { LogLevel } from "../../../shared/log.ts";
 
 export type Mode = "serve" | "validate" | "init_only";
-export type KvTargetKind = "local" | "remote";
+/** `edge` (the edge's admin API, LEGATE_KV=edge) is the tcp tier's only: the CLI's flags give local or remote. */
+export type KvTargetKind = "local" | "remote" | "edge";
 
 /** `legate [Envoy flags]`: serve, validate or init_only, like `envoy`. */
 export interface EnvoyArgs {

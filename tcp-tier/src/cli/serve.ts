@@ -70,7 +70,7 @@ export async function runServe(args: EnvoyArgs, io: ResolvedIo, logger: CliLogge
   if (args.configFromKv) {
     try {
       kvOpened = openKvFromEnv(io.env, io.cwd);
-      if (!kvOpened) throw new Error("--config-from-kv needs LEGATE_KV=local or LEGATE_KV=remote in the environment (docs/kv-layout.md)");
+      if (!kvOpened) throw new Error("--config-from-kv needs LEGATE_KV=local, remote or edge in the environment (docs/kv-layout.md)");
       const target = kvOpened.target;
       kvConfig = await withoutKvSignalHandlers(() => readKvConfig(target));
     } catch (e) {

@@ -2,8 +2,9 @@
  * The tcp tier pointed at KV (docs/kv-layout.md, "The tcp tier and KV"): chosen by environment, so the
  * Envoy command line stays Envoy's.
  *
- * - `LEGATE_KV`: `local` (the miniflare state `wrangler dev` reads, as `legate push --local`) or
- *   `remote` (Cloudflare's REST API, `CLOUDFLARE_API_TOKEN`, as `legate push --remote`). Unset or
+ * - `LEGATE_KV`: `local` (the miniflare state `wrangler dev` reads, as `legate push --local`),
+ *   `remote` (Cloudflare's REST API, `CLOUDFLARE_API_TOKEN`, as `legate push --remote`) or `edge` (the
+ *   edge Worker's admin API: `LEGATE_KV_EDGE_URL`, `LEGATE_KV_EDGE_TOKEN`; cli/kv/edge.ts). Unset or
  *   empty: the tcp tier does not read KV.
  * - `LEGATE_KV_PERSIST_TO`, `LEGATE_KV_NAMESPACE_ID`, `LEGATE_KV_WRANGLER_CONFIG`: as `--persist-to`,
  *   `--namespace-id`, `--wrangler-config`.
@@ -14,6 +15,7 @@
 import { hostname } from "node:os";
 import type { Logger } from "../../../shared/log.ts";
 import type { KvArgs } from "../cli/args.ts";
+import { edgeKvOptionsFromEnv } from "../cli/kv/edge.ts";
 import { openKvTarget } from "../cli/kv/open.ts";
 import type { KvTarget } from "../cli/kv/target.ts";
 import { EdsSource, KvEndpointsPoller } from "./endpoints-poller.ts";
@@ -46,7 +48,9 @@ export function healthNodeId(env: Record<string, string | undefined>, bootstrapN
 export function kvArgsFromEnv(env: Record<string, string | undefined>): { kv: KvArgs; pollMs: number } | undefined {
   const mode = env.LEGATE_KV;
   if (mode === undefined || mode === "") return undefined;
-  if (mode !== "local" && mode !== "remote") throw new Error(`LEGATE_KV='${mode}' is not 'local' or 'remote'`);
+  if (mode !== "local" && mode !== "remote" && mode !== "edge") throw new Error(`LEGATE_KV='${mode}' is not 'local', 'remote' or 'edge'`);
+  // A missing or bad LEGATE_KV_EDGE_URL / LEGATE_KV_EDGE_TOKEN is a startup error naming the variable.
+  if (mode === "edge") edgeKvOptionsFromEnv(env);
   const kv: KvArgs = { target: mode };
   if (env.LEGATE_KV_PERSIST_TO) kv.persistTo = env.LEGATE_KV_PERSIST_TO;
   if (env.LEGATE_KV_NAMESPACE_ID) kv.namespaceId = env.LEGATE_KV_NAMESPACE_ID;

@@ -49,7 +49,7 @@ export function edsWithoutKvError(model: Pick<BootstrapModel, "clusters">): stri
   const names = [...edsServices(model).keys()];
   if (names.length === 0) return undefined;
   const list = names.map((n) => `'${n}'`).join(", ");
-  return `cluster${names.length > 1 ? "s" : ""} ${list} ${names.length > 1 ? "are" : "is"} type: EDS, and EDS needs LEGATE_KV (local or remote): the endpoints come from KV (legate endpoints); set LEGATE_KV or use a STATIC cluster`;
+  return `cluster${names.length > 1 ? "s" : ""} ${list} ${names.length > 1 ? "are" : "is"} type: EDS, and EDS needs LEGATE_KV (local, remote or edge): the endpoints come from KV (legate endpoints); set LEGATE_KV or use a STATIC cluster`;
 }
 
 export class EdsSource {

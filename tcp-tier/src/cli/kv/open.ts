@@ -6,6 +6,7 @@ import { dirname, resolve } from "node:path";
 import type { KvArgs } from "../args.ts";
 import type { ResolvedIo } from "../io.ts";
 import { findWranglerConfig, KV_BINDING, readWranglerConfig, type WranglerConfig, WranglerConfigError } from "../wrangler-config.ts";
+import { edgeKvOptionsFromEnv, edgeKvTarget } from "./edge.ts";
 import { localKvTarget } from "./local.ts";
 import { DEFAULT_API_BASE_URL, remoteKvTarget } from "./remote.ts";
 import { KvError, type KvTarget } from "./target.ts";
@@ -20,10 +21,12 @@ const PLACEHOLDER_ID = /^0+$/;
 
 /**
  * Resolves the target. Throws {@link KvError} (`LEGATE_KV_CONFIG`) with an actionable message when a
- * token, account or namespace id is missing. Opens nothing yet: the local target starts miniflare on
+ * token, account or namespace id (or, for `edge`, LEGATE_KV_EDGE_URL or LEGATE_KV_EDGE_TOKEN) is missing. Opens nothing yet: the local target starts miniflare on
  * first use, the remote one sends nothing until asked.
  */
 export function openKvTarget(args: KvArgs, env: Record<string, string | undefined>, cwd: string): OpenedKv {
+  // The tcp tier's LEGATE_KV=edge: no wrangler config, no namespace; the edge's admin API and its token.
+  if (args.target === "edge") return { target: edgeKvTarget(edgeKvOptionsFromEnv(env)) };
   let wrangler: WranglerConfig | undefined;
   const configPath = args.wranglerConfig !== undefined ? resolve(cwd, args.wranglerConfig) : findWranglerConfig(cwd);
   if (configPath !== undefined) {

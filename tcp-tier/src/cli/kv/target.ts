@@ -1,7 +1,8 @@
 /**
- * The one storage contract `legate push`, `versions` and `rollback` are written against. Two
- * implementations: {@link ./local.ts} (the miniflare state `wrangler dev` reads) and
- * {@link ./remote.ts} (Workers KV through Cloudflare's REST API).
+ * The one storage contract `legate push`, `versions` and `rollback` are written against. Three
+ * implementations: {@link ./local.ts} (the miniflare state `wrangler dev` reads),
+ * {@link ./remote.ts} (Workers KV through Cloudflare's REST API) and, for the tcp tier only,
+ * {@link ./edge.ts} (the edge Worker's admin API).
  */
 export interface KvTarget {
   /** Human description for output, e.g. `local KV (namespace ..., state .wrangler/state)`. */
@@ -12,7 +13,7 @@ export interface KvTarget {
   put(key: string, value: string): Promise<void>;
   /** Deletes the key; deleting a missing key succeeds. Throws {@link KvError}. */
   delete(key: string): Promise<void>;
-  /** Key names under `prefix` (at most `limit`), when the target can list (local only, for now). */
+  /** Key names under `prefix` (at most `limit`), when the target can list (local and edge). */
   list?(prefix: string, limit: number): Promise<string[]>;
   /** Releases resources (the local target's workerd process). Called once, after the last use. */
   close(): Promise<void>;

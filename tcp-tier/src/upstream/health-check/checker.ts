@@ -145,7 +145,8 @@ class Session {
   private schedule(ms: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => this.run(), ms);
-    this.timer.unref();
+    // The first check is awaited by cluster warming (firstRound), before any listener holds the process open.
+    if (!this.firstCheck) this.timer.unref();
   }
 
   private run(): void {
@@ -158,7 +159,7 @@ class Session {
       this.prober.abort();
       this.onResult({ ok: false, type: "NETWORK_TIMEOUT", retriable: false });
     }, this.checker.model.timeoutMs);
-    this.timeoutTimer.unref();
+    if (!this.firstCheck) this.timeoutTimer.unref();
     this.prober.check((r) => {
       if (id !== this.checkId || this.stopped) return;
       this.checkId++;
