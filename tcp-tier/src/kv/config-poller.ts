@@ -12,6 +12,7 @@
  */
 import { CONFIG_POINTER_KEY, configVersionKey, parseConfigPointer } from "../../../shared/kv/layout.ts";
 import type { Logger } from "../../../shared/log.ts";
+import { PollLoop } from "./poll-loop.ts";
 import type { KvReader } from "./runtime-poller.ts";
 
 /** One config version read from KV. */
@@ -44,21 +45,21 @@ export async function readKvConfig(reader: KvReader): Promise<KvConfig> {
 export class KvConfigPoller {
   private readonly reader: KvReader;
   private readonly logger: Logger;
-  private readonly pollMs: number;
   /** Validates and applies a new version; resolves true when it now runs, false when it was refused. */
   private readonly apply: (config: KvConfig) => Promise<boolean>;
   private running: string | undefined;
   private refused: string | undefined;
   private lastProblem: string | undefined;
-  private timer: ReturnType<typeof setInterval> | undefined;
-  private inFlight: Promise<void> | undefined;
+  private readonly loop: PollLoop;
 
   constructor(reader: KvReader, logger: Logger, pollMs: number, runningVersion: string, apply: (config: KvConfig) => Promise<boolean>) {
     this.reader = reader;
     this.logger = logger;
-    this.pollMs = pollMs;
     this.running = runningVersion;
     this.apply = apply;
+    this.loop = new PollLoop(pollMs, () =>
+      this.check().catch((e: unknown) => this.problem(`unexpected:${String(e)}`, `checking ${CONFIG_POINTER_KEY} failed: ${String(e)}`)),
+    );
   }
 
   /** The version running now. */
@@ -67,24 +68,16 @@ export class KvConfigPoller {
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.poll(), this.pollMs);
-    this.timer.unref();
+    this.loop.start();
   }
 
   /** One check, or the one already running. Never rejects. */
   poll(): Promise<void> {
-    this.inFlight ??= this.check()
-      .catch((e: unknown) => this.problem(`unexpected:${String(e)}`, `checking ${CONFIG_POINTER_KEY} failed: ${String(e)}`))
-      .finally(() => {
-        this.inFlight = undefined;
-      });
-    return this.inFlight;
+    return this.loop.run();
   }
 
-  async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.inFlight;
+  close(): Promise<void> {
+    return this.loop.close();
   }
 
   private async check(): Promise<void> {

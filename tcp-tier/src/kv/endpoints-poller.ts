@@ -16,6 +16,7 @@
 import type { BootstrapModel, EndpointModel } from "../../../shared/config/model.ts";
 import { endpointsKey, parseEndpointsDocument } from "../../../shared/kv/endpoints.ts";
 import type { Logger } from "../../../shared/log.ts";
+import { PollLoop } from "./poll-loop.ts";
 import { DEFAULT_KV_POLL_MS, type KvReader } from "./runtime-poller.ts";
 
 /** One applied ClusterLoadAssignment (compiled). Plain data: it travels to the workers as JSON. */
@@ -103,20 +104,18 @@ export class KvEndpointsPoller {
   readonly source: EdsSource;
   private readonly reader: KvReader;
   private readonly logger: Logger;
-  private readonly pollMs: number;
   private services = new Set<string>();
   /** Per service: the text last read (null: no key), so an unchanged or rejected document is handled once. */
   private readonly lastText = new Map<string, string | null>();
   /** Per service: the read failure last logged. */
   private readonly failing = new Map<string, string>();
-  private timer: ReturnType<typeof setInterval> | undefined;
-  private running: Promise<void> | undefined;
+  private readonly loop: PollLoop;
 
   constructor(reader: KvReader, source: EdsSource, logger: Logger, pollMs = DEFAULT_KV_POLL_MS) {
     this.reader = reader;
     this.source = source;
     this.logger = logger;
-    this.pollMs = pollMs;
+    this.loop = new PollLoop(pollMs, () => Promise.all([...this.services].map((s) => this.check(s))).then(() => undefined));
   }
 
   /** The services read (in no order). */
@@ -128,8 +127,7 @@ export class KvEndpointsPoller {
   async start(services: Iterable<string>): Promise<void> {
     this.services = new Set(services);
     await this.poll();
-    this.timer = setInterval(() => void this.poll(), this.pollMs);
-    this.timer.unref();
+    this.loop.start();
   }
 
   /**
@@ -146,26 +144,19 @@ export class KvEndpointsPoller {
     }
     this.services = next;
     if (added.length) {
-      await this.running;
+      await this.loop.idle();
       await Promise.all(added.map((s) => this.check(s)));
     }
   }
 
   /** One pass over the services, or the pass already running. Never rejects. */
   poll(): Promise<void> {
-    this.running ??= Promise.all([...this.services].map((s) => this.check(s)))
-      .then(() => undefined)
-      .finally(() => {
-        this.running = undefined;
-      });
-    return this.running;
+    return this.loop.run();
   }
 
   /** Stops polling; waits for a pass in flight. */
-  async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
+  close(): Promise<void> {
+    return this.loop.close();
   }
 
   private async check(service: string): Promise<void> {

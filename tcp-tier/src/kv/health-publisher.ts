@@ -9,6 +9,7 @@
  */
 import { HEALTH_REFRESH_MS, type HealthReport, healthKey } from "../../../shared/kv/layout.ts";
 import type { Logger } from "../../../shared/log.ts";
+import { PollLoop } from "./poll-loop.ts";
 
 export interface HealthWriter {
   readonly description: string;
@@ -38,8 +39,7 @@ export class KvHealthPublisher {
   private readonly now: () => number;
   /** Per key: the hosts JSON last written and when. */
   private readonly written = new Map<string, { hosts: string; at: number }>();
-  private timer: ReturnType<typeof setInterval> | undefined;
-  private running: Promise<void> | undefined;
+  private readonly loop: PollLoop;
   private failing = false;
 
   constructor(writer: HealthWriter, nodeId: string, clusters: () => Iterable<HealthSourceCluster>, logger: Logger, opts: HealthPublisherOptions = {}) {
@@ -50,26 +50,21 @@ export class KvHealthPublisher {
     this.intervalMs = Math.max(1000, opts.intervalMs ?? 1000);
     this.refreshMs = opts.refreshMs ?? HEALTH_REFRESH_MS;
     this.now = opts.now ?? Date.now;
+    this.loop = new PollLoop(this.intervalMs, () => this.publish());
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.tick(), this.intervalMs);
-    this.timer.unref();
+    this.loop.start();
     void this.tick();
   }
 
   /** One pass over the clusters (or the pass already running). Never rejects. */
   tick(): Promise<void> {
-    this.running ??= this.publish().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+    return this.loop.run();
   }
 
-  async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
+  close(): Promise<void> {
+    return this.loop.close();
   }
 
   private async publish(): Promise<void> {

@@ -11,6 +11,7 @@
 import { parseRuntimeDocument, RUNTIME_KEY } from "../../../shared/kv/layout.ts";
 import type { Logger } from "../../../shared/log.ts";
 import { RuntimeLayer } from "../../../shared/runtime/runtime.ts";
+import { PollLoop } from "./poll-loop.ts";
 
 /** What the poller reads through: a {@link import("../cli/kv/target.ts").KvTarget} fits. */
 export interface KvReader {
@@ -26,31 +27,25 @@ export class KvRuntimePoller {
   version: number | undefined;
   private readonly reader: KvReader;
   private readonly logger: Logger;
-  private readonly pollMs: number;
-  private timer: ReturnType<typeof setInterval> | undefined;
-  private running: Promise<void> | undefined;
+  private readonly loop: PollLoop;
   private lastProblem: string | undefined;
   private readonly changeListeners: (() => void)[] = [];
 
   constructor(reader: KvReader, logger: Logger, pollMs = DEFAULT_KV_POLL_MS) {
     this.reader = reader;
     this.logger = logger;
-    this.pollMs = pollMs;
+    this.loop = new PollLoop(pollMs, () => this.check());
   }
 
   /** Polls once now (awaited: the server starts with the flags KV holds), then every `pollMs`. */
   async start(): Promise<void> {
     await this.poll();
-    this.timer = setInterval(() => void this.poll(), this.pollMs);
-    this.timer.unref();
+    this.loop.start();
   }
 
   /** One read, or the read already running. Never rejects. */
   poll(): Promise<void> {
-    this.running ??= this.check().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+    return this.loop.run();
   }
 
   /** Calls `fn` after each change of the layer's values (the primary forwards them to its workers). */
@@ -63,10 +58,8 @@ export class KvRuntimePoller {
   }
 
   /** Stops polling; waits for a read in flight. */
-  async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
+  close(): Promise<void> {
+    return this.loop.close();
   }
 
   private async check(): Promise<void> {
