@@ -1,20 +1,26 @@
 /**
  * postgres (issue 7): pgbench through Legate's [postgres_proxy, tcp_proxy] chain versus straight to the
- * machine's PostgreSQL ("direct", 127.0.0.1:5432, user postgres, trust authentication), and through
- * tcp_proxy alone (the peer, so the table shows what postgres_proxy's decoding costs on its own). Two
- * workloads: select-only (`-S`) and pgbench's TPC-B-like default, 8 clients, one pgbench thread, on a
- * scale-1 database `legate_bench` this scenario creates (`pgbench -i -s 1`) and drops. Figures in
- * transactions/s (pgbench's, without connection time), medians over alternating runs (legate,
- * tcp_proxy, direct, legate, ...).
+ * machine's PostgreSQL ("direct", 127.0.0.1:5432, user postgres, trust authentication), through
+ * Legate's tcp_proxy alone (a peer, so the table shows what postgres_proxy's decoding costs on its own)
+ * and through HAProxy in mode tcp (a peer: what any proxy's extra hop costs on this machine;
+ * bench/lib/tcp-peers.ts, `nbthread 1`). Two workloads: select-only (`-S`) and pgbench's TPC-B-like
+ * default, 8 clients, one pgbench thread, on a scale-1 database `legate_bench` this scenario creates
+ * (`pgbench -i -s 1`) and drops. Figures in transactions/s (pgbench's, without connection time),
+ * medians over alternating runs (legate, tcp_proxy, haproxy, direct, legate, ...); rows per peer.
  *
- * pgbench runs on the client core, Legate on the proxy core; PostgreSQL is the system's service and is
- * not pinned.
+ * Also each proxy's CPU time per transaction (user + system, from /proc; bench/lib/cpu-time.ts), steadier
+ * than tps when the machine is shared.
+ *
+ * pgbench runs on the client core, each proxy on the proxy core; PostgreSQL is the system's service and
+ * is not pinned.
  *
  * Target (issue 7): ≥ 0.9× direct.
  */
+import { groupCpuSeconds } from "../lib/cpu-time.ts";
 import { startLegate } from "../lib/legate-tier.ts";
+import type { Child } from "../lib/processes.ts";
 import { makeRow } from "../lib/rows.ts";
-import { freePort, waitForPort } from "../lib/tcp-peers.ts";
+import { freePort, HAPROXY, startTcpProxy, waitForPort } from "../lib/tcp-peers.ts";
 import type { ResultRow, Scenario, ScenarioContext, ToolRequirement } from "../lib/types.ts";
 
 const NAME = "postgres";
@@ -24,8 +30,12 @@ const PG_PORT = 5432;
 const USER = "postgres";
 const DATABASE = "legate_bench";
 const CLIENTS = 8;
-const TARGETS = ["legate", "tcp_proxy", "direct"] as const;
+const TARGETS = ["legate", "tcp_proxy", "haproxy", "direct"] as const;
 type Target = (typeof TARGETS)[number];
+type Proxy = Exclude<Target, "direct">;
+const PROXIES: readonly Proxy[] = ["legate", "tcp_proxy", "haproxy"];
+/** What each proxy target is, in metric names. */
+const LABEL: Record<Proxy, string> = { legate: "[postgres_proxy, tcp_proxy]", tcp_proxy: "tcp_proxy alone", haproxy: "haproxy" };
 const WORKLOADS = [
   { name: "select-only (-S)", args: ["-S"] },
   { name: "TPC-B-like (default)", args: [] as string[] },
@@ -33,8 +43,8 @@ const WORKLOADS = [
 
 export const postgres: Scenario = {
   name: NAME,
-  description: "pgbench -S and TPC-B-like, 8 clients: Legate's [postgres_proxy, tcp_proxy] vs tcp_proxy alone vs direct (tps)",
-  requires: [PGBENCH, PSQL],
+  description: "pgbench -S and TPC-B-like, 8 clients: Legate's [postgres_proxy, tcp_proxy] vs tcp_proxy alone vs HAProxy vs direct (tps)",
+  requires: [PGBENCH, PSQL, HAPROXY],
   async run(ctx: ScenarioContext): Promise<ResultRow[]> {
     const seconds = ctx.quick ? 3 : 10;
     const rounds = ctx.quick ? 2 : 5;
@@ -52,14 +62,23 @@ export const postgres: Scenario = {
     await ctx.processes.run("pgbench -i", "pgbench", ["-h", "127.0.0.1", "-p", String(PG_PORT), "-U", USER, "-i", "-s", "1", "-q", DATABASE], 120_000, client);
 
     const ports = new Map<Target, number>([["direct", PG_PORT]]);
+    const children = new Map<Proxy, Child>();
     for (const t of ["legate", "tcp_proxy"] as const) {
       const port = await freePort();
       const child = startLegate(ctx, `legate-pg-${t}-${port}`, legatePgYaml(port, t === "legate"));
       await waitForPort(port, child);
       ports.set(t, port);
+      children.set(t, child);
     }
+    const haproxy = await startTcpProxy(ctx, "haproxy", PG_PORT);
+    ports.set("haproxy", haproxy.port);
+    children.set("haproxy", haproxy.child);
 
+    /** The proxy's CPU µs per transaction over the last run through it (NaN for direct). */
+    let lastCpuUs = NaN;
     const pgbench = async (t: Target, args: readonly string[], secs: number): Promise<number> => {
+      const proxy = t === "direct" ? undefined : children.get(t)!;
+      const cpuBefore = proxy ? groupCpuSeconds(proxy.pid) : NaN;
       const out = await ctx.processes.run(
         `pgbench via ${t}`,
         "pgbench",
@@ -71,6 +90,8 @@ export const postgres: Scenario = {
       if (!m) throw new Error(`pgbench via ${t} printed no tps:\n${out}`);
       const failed = out.match(/number of failed transactions: (\d+)/);
       if (failed && Number(failed[1]) > 0) throw new Error(`pgbench via ${t}: ${failed[1]} failed transactions:\n${out}`);
+      const processed = out.match(/number of transactions actually processed: (\d+)/);
+      lastCpuUs = proxy && processed ? ((groupCpuSeconds(proxy.pid) - cpuBefore) * 1e6) / Number(processed[1]) : NaN;
       return Number(m[1]);
     };
 
@@ -79,11 +100,14 @@ export const postgres: Scenario = {
       ctx.log(`${NAME}: ${w.name}: warm-up`);
       for (const t of TARGETS) await pgbench(t, w.args, 1);
       const samples = new Map<Target, number[]>(TARGETS.map((t) => [t, []]));
+      const cpu = new Map<Proxy, number[]>(PROXIES.map((p) => [p, []]));
       for (let round = 0; round < rounds; round++) {
         for (const t of TARGETS) {
           const tps = await pgbench(t, w.args, seconds);
           samples.get(t)!.push(tps);
-          ctx.log(`  round ${round + 1}/${rounds} ${w.name} ${t.padEnd(9)} ${Math.round(tps)} tps`);
+          if (t !== "direct") cpu.get(t)!.push(lastCpuUs);
+          const cpuNote = t === "direct" ? "" : `, proxy CPU ${lastCpuUs.toFixed(1)} µs/transaction`;
+          ctx.log(`  round ${round + 1}/${rounds} ${w.name} ${t.padEnd(9)} ${Math.round(tps)} tps${cpuNote}`);
         }
       }
       rows.push(
@@ -97,6 +121,32 @@ export const postgres: Scenario = {
           target: { text: "≥ 0.9× direct", met: (row: ResultRow) => (row.ratio_to_direct ?? 0) >= 0.9 },
         }),
       );
+      // Against HAProxy: the chain, and tcp_proxy alone (what the same hop costs each proxy here).
+      for (const subject of ["legate", "tcp_proxy"] as const) {
+        rows.push(
+          makeRow({
+            scenario: NAME,
+            metric: `transactions/s, pgbench ${w.name}, -c ${CLIENTS}, ${LABEL[subject]} vs haproxy`,
+            better: "higher",
+            legate: samples.get(subject)!,
+            peer: { name: "haproxy", values: samples.get("haproxy")! },
+            direct: samples.get("direct")!,
+          }),
+        );
+      }
+      if (PROXIES.every((p) => cpu.get(p)!.every(Number.isFinite))) {
+        for (const [subject, peer] of [["legate", "tcp_proxy"], ["legate", "haproxy"], ["tcp_proxy", "haproxy"]] as const) {
+          rows.push(
+            makeRow({
+              scenario: NAME,
+              metric: `proxy CPU µs (user+sys) per transaction, pgbench ${w.name}, -c ${CLIENTS}, ${LABEL[subject]} vs ${LABEL[peer]}`,
+              better: "lower",
+              legate: cpu.get(subject)!,
+              peer: { name: peer, values: cpu.get(peer)! },
+            }),
+          );
+        }
+      }
     }
     return rows;
   },
