@@ -8,6 +8,9 @@
  * - {@link ReplyParser}: the server side, every RESP2 and RESP3 type. Incremental too; each complete reply
  *   is handed out as its exact bytes (the proxy forwards them untouched) and decoded only when a reply
  *   has to be merged ({@link decodeReply}).
+ * - {@link CommandScanner} and {@link ReplyScanner}: the same scanning, handing out where a command's
+ *   arguments and a reply are instead of views of them (the proxy's forwarding path: it copies bytes and
+ *   makes a view only of what it reads). The two parsers above are built on them.
  * - Encoders for the replies the proxy makes itself.
  *
  * Malformed input never throws out of `feed`: it returns an error string (the filter closes that
@@ -58,8 +61,10 @@ class Buffer {
   append(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
     if (this.start === this.end) {
-      // Common case: the previous chunk was consumed whole; borrow the new one without copying.
-      this.buf = chunk;
+      // Common case: the previous chunk was consumed whole; borrow the new one without copying. A
+      // Node Buffer is viewed as a plain Uint8Array: the views handed out per argument and per reply
+      // are then made by the engine's own subarray (Buffer's is a slower JS function, one per view).
+      this.buf = chunk.constructor === Uint8Array ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length);
       this.start = 0;
       this.end = chunk.length;
       return;
@@ -249,17 +254,80 @@ export function splitAggregate(frame: Uint8Array): Uint8Array[] | null {
   return out;
 }
 
-/** Incremental reply parser: `onReply` gets each reply's exact bytes (a copy-free view when possible). */
-export class ReplyParser {
+/**
+ * Where the elements of an array reply frame are, without a view per element: offsets of the first `max`
+ * (at most) elements' starts and the end of the last, `out[i]`..`out[i + 1]` being element i. Undefined
+ * when the frame is not an array (an error, a null array). For merging MGET replies.
+ */
+export function elementBounds(frame: Uint8Array, max: number): number[] | undefined {
+  if (frame[0] !== 42) return undefined;
+  const le = frame.indexOf(CR, 1);
+  const n = parseInt(frame, 1, le);
+  if (n < 0) return undefined;
+  const m = Math.min(n, max);
+  let p = le + 2;
+  const out = [p];
+  for (let i = 0; i < m; i++) out.push((p = scanReply(frame, p, frame.length, 1)));
+  return out;
+}
+
+/**
+ * The merged reply of a split MGET: an array of `owner.length` elements, element i taken from the
+ * reply of group `owner[i]` (the groups' elements in order, `bounds` from {@link elementBounds}); a
+ * group's reply that is not an array (or too short) stands whole for each of its elements. Sized first
+ * and written once.
+ */
+export function mergeElements(owner: ArrayLike<number>, replies: readonly Uint8Array[], bounds: readonly (ArrayLike<number> | undefined)[]): Uint8Array {
+  const next = new Array<number>(replies.length).fill(0);
+  let total = headerLength(owner.length);
+  for (let i = 0; i < owner.length; i++) {
+    const g = owner[i]!;
+    const b = bounds[g];
+    const k = next[g]!;
+    next[g] = k + 1;
+    total += b && k + 1 < b.length ? b[k + 1]! - b[k]! : replies[g]!.length;
+  }
+  const out = new Uint8Array(total);
+  let o = putHeader(out, 0, STAR, owner.length);
+  next.fill(0);
+  for (let i = 0; i < owner.length; i++) {
+    const g = owner[i]!;
+    const b = bounds[g];
+    const r = replies[g]!;
+    const k = next[g]!;
+    next[g] = k + 1;
+    if (b && k + 1 < b.length) {
+      const from = b[k]!;
+      const to = b[k + 1]!;
+      // Elements are mostly short (a bulk string's header and value): copied by hand, no view per element.
+      if (to - from < 64) for (let j = from; j < to; j++) out[o++] = r[j]!;
+      else {
+        out.set(r.subarray(from, to), o);
+        o += to - from;
+      }
+    } else {
+      out.set(r, o);
+      o += r.length;
+    }
+  }
+  return out;
+}
+
+/**
+ * Incremental reply scanner: `onReply` gets where each complete reply is (`buf[start, end)`), so a
+ * caller that only passes the bytes on makes no view of them. The bytes stay as they are as long as the
+ * fed chunks are not modified (the scanner copies into a new array when it must join chunks).
+ */
+export class ReplyScanner {
   private readonly input = new Buffer();
   private failed: string | undefined;
-  private readonly onReply: (frame: Uint8Array) => void;
+  private readonly onReply: (buf: Uint8Array, start: number, end: number) => void;
 
-  constructor(onReply: (frame: Uint8Array) => void) {
+  constructor(onReply: (buf: Uint8Array, start: number, end: number) => void) {
     this.onReply = onReply;
   }
 
-  /** Feeds bytes; returns an error message when they are not RESP (the parser then stays failed). */
+  /** Feeds bytes; returns an error message when they are not RESP (the scanner then stays failed). */
   feed(chunk: Uint8Array): string | undefined {
     if (this.failed) return this.failed;
     const b = this.input;
@@ -268,9 +336,9 @@ export class ReplyParser {
       while (b.start < b.end) {
         const q = scanReply(b.buf, b.start, b.end, 0);
         if (q === INCOMPLETE) break;
-        const frame = b.buf.subarray(b.start, q);
+        const from = b.start;
         b.start = q;
-        this.onReply(frame);
+        this.onReply(b.buf, from, q);
       }
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
@@ -288,35 +356,110 @@ export class ReplyParser {
   }
 }
 
+/** Incremental reply parser: `onReply` gets each reply's exact bytes (a copy-free view when possible). */
+export class ReplyParser {
+  private readonly scanner: ReplyScanner;
+
+  constructor(onReply: (frame: Uint8Array) => void) {
+    this.scanner = new ReplyScanner((buf, start, end) => onReply(buf.subarray(start, end)));
+  }
+
+  /** Feeds bytes; returns an error message when they are not RESP (the parser then stays failed). */
+  feed(chunk: Uint8Array): string | undefined {
+    return this.scanner.feed(chunk);
+  }
+
+  /** Bytes held for an incomplete reply. */
+  get buffered(): number {
+    return this.scanner.buffered;
+  }
+}
+
 /**
- * Incremental request parser: `onCommand` gets each command's arguments. They are views into the input:
- * the parser never writes into bytes it has handed out (it copies into a new array when it must join
- * chunks), so the views stay valid as long as the caller does not modify the chunks it fed. An empty
- * inline line and an empty multibulk are skipped, as Redis does.
+ * One command as {@link CommandScanner} found it: where its arguments are in `buf`, so the caller makes
+ * a view only of the arguments it reads (most commands need their name's bytes and one key). One object
+ * is reused for every command: valid only during the callback; views made from it stay valid as long as
+ * the fed chunks are not modified (the scanner copies into a new array when it must join chunks).
  */
-export class RequestParser {
+export class CommandView {
+  buf: Uint8Array = EMPTY;
+  argc = 0;
+  /** Argument i is `buf[offsets[2i], offsets[2i + 1])` (multibulk commands). */
+  offsets = new Int32Array(64);
+  /** The command's exact bytes are `buf[start, end)` when it came as a multibulk; start is -1 for an inline command. */
+  start = -1;
+  end = -1;
+  /** An inline command's arguments (already views). */
+  inline: Uint8Array[] | undefined;
+
+  /** A view of argument i (< argc). */
+  arg(i: number): Uint8Array {
+    return this.inline ? this.inline[i]! : this.buf.subarray(this.offsets[2 * i]!, this.offsets[2 * i + 1]!);
+  }
+
+  /** Every argument, as views. */
+  args(): Uint8Array[] {
+    if (this.inline) return this.inline;
+    const out = new Array<Uint8Array>(this.argc);
+    for (let i = 0; i < this.argc; i++) out[i] = this.buf.subarray(this.offsets[2 * i]!, this.offsets[2 * i + 1]!);
+    return out;
+  }
+
+  /** The command's exact bytes (forwardable as is); undefined for an inline command. */
+  raw(): Uint8Array | undefined {
+    return this.start < 0 ? undefined : this.buf.subarray(this.start, this.end);
+  }
+
+  /** Byte `j` of argument `i` (multibulk commands only; the caller checks the length). */
+  byteOf(i: number, j: number): number {
+    return this.buf[this.offsets[2 * i]! + j]!;
+  }
+
+  /** Length of argument i. */
+  argLength(i: number): number {
+    return this.inline ? this.inline[i]!.length : this.offsets[2 * i + 1]! - this.offsets[2 * i]!;
+  }
+}
+
+/**
+ * Incremental request scanner: `onCommand` gets each command as a {@link CommandView} (no object per
+ * argument). An empty inline line and an empty multibulk are skipped, as Redis does.
+ */
+export class CommandScanner {
   private readonly input = new Buffer();
   private failed: string | undefined;
-  private readonly onCommand: (args: Uint8Array[], raw: Uint8Array | undefined) => void;
+  private readonly view = new CommandView();
+  private readonly onCommand: (command: CommandView) => void;
 
-  /** `raw` is the command's exact bytes when it came as a multibulk (forwardable as is); undefined for inline commands. */
-  constructor(onCommand: (args: Uint8Array[], raw: Uint8Array | undefined) => void) {
+  constructor(onCommand: (command: CommandView) => void) {
     this.onCommand = onCommand;
   }
 
   feed(chunk: Uint8Array): string | undefined {
     if (this.failed) return this.failed;
     const b = this.input;
+    const v = this.view;
     b.append(chunk);
     try {
       while (b.start < b.end) {
-        const args: Uint8Array[] = [];
-        const multibulk = b.buf[b.start] === 42;
-        const q = multibulk ? scanMultibulk(b.buf, b.start, b.end, args) : scanInline(b.buf, b.start, b.end, args);
-        if (q === INCOMPLETE) break;
-        const raw = multibulk ? b.buf.subarray(b.start, q) : undefined;
+        let q: number;
+        if (b.buf[b.start] === 42) {
+          v.inline = undefined;
+          q = scanMultibulk(b.buf, b.start, b.end, v);
+          if (q === INCOMPLETE) break;
+          v.buf = b.buf;
+          v.start = b.start;
+          v.end = q;
+        } else {
+          const args: Uint8Array[] = [];
+          q = scanInline(b.buf, b.start, b.end, args);
+          if (q === INCOMPLETE) break;
+          v.inline = args;
+          v.argc = args.length;
+          v.start = v.end = -1;
+        }
         b.start = q;
-        if (args.length > 0) this.onCommand(args, raw);
+        if (v.argc > 0) this.onCommand(v);
       }
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
@@ -324,6 +467,8 @@ export class RequestParser {
       b.clear();
       return this.failed;
     }
+    v.inline = undefined;
+    v.buf = EMPTY;
     if (b.start === b.end) b.clear();
     return undefined;
   }
@@ -333,12 +478,37 @@ export class RequestParser {
   }
 }
 
-function scanMultibulk(buf: Uint8Array, pos: number, end: number, args: Uint8Array[]): number {
+/**
+ * Incremental request parser: `onCommand` gets each command's arguments. They are views into the input:
+ * the parser never writes into bytes it has handed out (it copies into a new array when it must join
+ * chunks), so the views stay valid as long as the caller does not modify the chunks it fed. An empty
+ * inline line and an empty multibulk are skipped, as Redis does.
+ */
+export class RequestParser {
+  private readonly scanner: CommandScanner;
+
+  /** `raw` is the command's exact bytes when it came as a multibulk (forwardable as is); undefined for inline commands. */
+  constructor(onCommand: (args: Uint8Array[], raw: Uint8Array | undefined) => void) {
+    this.scanner = new CommandScanner((v) => onCommand(v.args(), v.raw()));
+  }
+
+  feed(chunk: Uint8Array): string | undefined {
+    return this.scanner.feed(chunk);
+  }
+
+  get buffered(): number {
+    return this.scanner.buffered;
+  }
+}
+
+/** Scans one multibulk command at `pos` into `v` (argc and offsets); returns the position after it, or INCOMPLETE. */
+function scanMultibulk(buf: Uint8Array, pos: number, end: number, v: CommandView): number {
   const le = lineEnd(buf, pos + 1, end, 32);
   if (le === INCOMPLETE) return INCOMPLETE;
   const n = parseInt(buf, pos + 1, le);
   if (n > MAX_ARRAY_LENGTH) throw new ProtocolError("invalid multibulk length");
   let p = le + 2;
+  let argc = 0;
   for (let i = 0; i < n; i++) {
     if (p >= end) return INCOMPLETE;
     if (buf[p] !== 36) throw new ProtocolError(`expected '$', got '${String.fromCharCode(buf[p]!)}'`);
@@ -349,9 +519,17 @@ function scanMultibulk(buf: Uint8Array, pos: number, end: number, args: Uint8Arr
     const body = l + 2;
     if (body + len + 2 > end) return INCOMPLETE;
     if (buf[body + len] !== CR || buf[body + len + 1] !== LF) throw new ProtocolError("bulk string not followed by CRLF");
-    args.push(buf.subarray(body, body + len));
+    if (2 * argc + 2 > v.offsets.length) {
+      const grown = new Int32Array(v.offsets.length * 2);
+      grown.set(v.offsets);
+      v.offsets = grown;
+    }
+    v.offsets[2 * argc] = body;
+    v.offsets[2 * argc + 1] = body + len;
+    argc++;
     p = body + len + 2;
   }
+  v.argc = argc;
   return p;
 }
 
@@ -436,7 +614,10 @@ export function arrayOf(elements: readonly Uint8Array[]): Uint8Array {
 
 /** A command as clients send it: an array of bulk strings. */
 export function encodeCommand(args: readonly (Uint8Array | string)[]): Uint8Array {
-  const bodies = args.map((a) => (typeof a === "string" ? encoder.encode(a) : a));
+  let bytes = true;
+  for (const a of args) if (typeof a === "string") bytes = false;
+  // Arguments already bytes (the MGET/MSET split): no encoded copy of the list.
+  const bodies = bytes ? (args as readonly Uint8Array[]) : args.map((a) => (typeof a === "string" ? encoder.encode(a) : a));
   let total = headerLength(bodies.length);
   for (const b of bodies) total += headerLength(b.length) + b.length + 2;
   const out = new Uint8Array(total);

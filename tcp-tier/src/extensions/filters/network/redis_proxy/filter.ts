@@ -7,9 +7,9 @@
 import type { Connection, ConnectionCallbacks, FilterStatus, ReadFilter, ReadFilterCallbacks } from "../../../../network/filter.ts";
 import type { Cluster } from "../../../../upstream/cluster.ts";
 import type { Host } from "../../../../upstream/host.ts";
-import { arrayOf, bulkString, concatBytes, decodeReply, encodeCommand, errorReply, integerReply, RequestParser, simpleString, splitAggregate } from "./codec.ts";
+import { arrayOf, bulkString, concatBytes, decodeReply, elementBounds, encodeCommand, errorReply, integerReply, CommandScanner, type CommandView, mergeElements, simpleString, splitAggregate } from "./codec.ts";
 import { COMMANDS, commandName, type CommandSpec } from "./commands.ts";
-import { ShardConnection } from "./upstream.ts";
+import { ShardConnection, type ReplySink } from "./upstream.ts";
 import { routeFor, shardFor, type CommandStats, type RedisProxyConfig, type ResolvedRoute } from "./config.ts";
 
 const OK = simpleString("OK");
@@ -26,7 +26,25 @@ const NOAUTH = errorReply("NOAUTH Authentication required.");
 const INFO = bulkString("# Server\r\nredis_version:7.0.0\r\nredis_mode:proxy\r\nproxy:legate\r\n\r\n# Persistence\r\nloading:0\r\n");
 const ERR = (s: string) => errorReply(`ERR ${s}`);
 
-type Done = (reply: Uint8Array, isError?: boolean) => void;
+/**
+ * The commands of up to 6 letters by their lower-cased bytes packed into a number (8 bits each, then the
+ * length): the name of a common command is looked up without making a string of it.
+ */
+const SHORT_NAMES = new Map<number, CommandSpec>();
+for (const spec of COMMANDS.values()) {
+  if (spec.name.length > 6) continue;
+  let k = 0;
+  for (let i = 0; i < spec.name.length; i++) k = k * 256 + spec.name.charCodeAt(i);
+  SHORT_NAMES.set(k * 8 + spec.name.length, spec);
+}
+
+/**
+ * Fills a command's slot. `isError` overrides the first-byte test for the `error`/`success` stats. An
+ * undefined reply is a shard failure (the shape of a shard connection's callback, so a command forwarded
+ * as is needs no closure of its own): it is answered `-ERR <error>`.
+ */
+type Done = (reply: Uint8Array | undefined, isError?: boolean | string) => void;
+const IGNORE = (): void => {};
 
 /** A pub/sub command waiting for its confirmations (`"<kind> <name>"`). */
 interface PubSubWaiter {
@@ -53,8 +71,29 @@ interface PubSubState {
 }
 
 /** One command's place in the reply order. */
-interface Slot {
-  reply: Uint8Array | undefined;
+class Slot implements ReplySink {
+  /** The reply, once it came: `buf[start, end)` (a shard's reply stays where the shard connection read it). */
+  buf: Uint8Array | undefined = undefined;
+  start = 0;
+  end = 0;
+  readonly filter: RedisProxyFilter | undefined;
+  readonly stats: CommandStats | undefined;
+  readonly started: number;
+
+  constructor(filter: RedisProxyFilter | undefined, stats: CommandStats | undefined, started: number) {
+    this.filter = filter;
+    this.stats = stats;
+    this.started = started;
+  }
+
+  /** A shard's reply, or its failure (the slot is its own callback: no closure per forwarded command). */
+  onReply(frame: Uint8Array | undefined, error?: string): void {
+    this.filter!.fill(this, frame, error);
+  }
+
+  onReplyBytes(buf: Uint8Array, start: number, end: number): void {
+    this.filter!.fillAt(this, buf, start, end, undefined);
+  }
 }
 
 /** A key routed to its shard. */
@@ -68,7 +107,7 @@ interface Routed {
 export class RedisProxyFilter implements ReadFilter {
   private readonly config: RedisProxyConfig;
   private connection!: Connection;
-  private readonly parser: RequestParser;
+  private readonly parser: CommandScanner;
   private readonly slots: Slot[] = [];
   private head = 0;
   private authenticated: boolean;
@@ -88,11 +127,18 @@ export class RedisProxyFilter implements ReadFilter {
   private active = 0;
   /** Bytes of an incomplete command held by the parser (downstream_cx_rx_bytes_buffered's share). */
   private rxBuffered = 0;
+  /**
+   * The shard picked for a one-host cluster during the current read of the client's bytes: its load
+   * balancer can only answer that host (or none), and nothing changes its state while the commands of
+   * one read are handled, so the pick is made once per read instead of once per key.
+   */
+  private pickedCluster: Cluster | undefined;
+  private pickedHost: Host | undefined;
 
   constructor(config: RedisProxyConfig) {
     this.config = config;
     this.authenticated = config.passwords.size === 0;
-    this.parser = new RequestParser((args, raw) => this.onCommand(args, raw));
+    this.parser = new CommandScanner((v) => this.onCommand(v));
   }
 
   initializeReadFilterCallbacks(callbacks: ReadFilterCallbacks): void {
@@ -110,7 +156,9 @@ export class RedisProxyFilter implements ReadFilter {
 
   onData(data: Uint8Array, endStream: boolean): FilterStatus {
     if (this.closed || this.quitting) return "stop";
+    this.pickedCluster = undefined;
     const err = this.parser.feed(data);
+    this.pickedCluster = this.pickedHost = undefined;
     const buffered = this.parser.buffered;
     if (buffered !== this.rxBuffered) {
       const g = this.config.stats.downstream_cx_rx_bytes_buffered;
@@ -163,26 +211,46 @@ export class RedisProxyFilter implements ReadFilter {
 
   /** Opens a slot for a command; the returned function fills it (once). */
   private open(stats: CommandStats | undefined): Done {
-    const slot: Slot = { reply: undefined };
+    const slot = this.openSlot(stats);
+    return (reply, isError) => this.fill(slot, reply, isError);
+  }
+
+  /** Opens a slot for a command (in reply order); {@link fill} fills it (once). */
+  private openSlot(stats: CommandStats | undefined): Slot {
+    const slot = new Slot(this, stats, stats?.latency ? performance.now() : 0);
     this.slots.push(slot);
     const s = this.config.stats;
     s.downstream_rq_total.inc();
     s.downstream_rq_active.inc();
     this.active++;
-    const started = stats?.latency ? performance.now() : 0;
-    return (reply, isError) => {
-      if (slot.reply) return;
-      slot.reply = reply;
-      if (stats?.success) {
-        (isError ?? reply[0] === 45 ? stats.error! : stats.success).inc();
-        const ms = performance.now() - started;
-        stats.latency!.record(this.config.model.latencyInMicros ? Math.round(ms * 1000) : Math.round(ms));
-      }
-      if (this.closed) return;
-      s.downstream_rq_active.dec();
-      this.active--;
-      this.drain();
-    };
+    return slot;
+  }
+
+  /** Fills a slot (see {@link Done}): counts it and schedules the write of the replies now due. */
+  fill(slot: Slot, reply: Uint8Array | undefined, isError?: boolean | string): void {
+    if (reply === undefined) {
+      reply = ERR(typeof isError === "string" ? isError : "upstream failure");
+      isError = undefined;
+    }
+    this.fillAt(slot, reply, 0, reply.length, isError as boolean | undefined);
+  }
+
+  /** {@link fill} with the reply in `buf[start, end)`. */
+  fillAt(slot: Slot, buf: Uint8Array, start: number, end: number, isError: boolean | undefined): void {
+    if (slot.buf) return;
+    slot.buf = buf;
+    slot.start = start;
+    slot.end = end;
+    const stats = slot.stats;
+    if (stats?.success) {
+      (isError ?? buf[start] === 45 ? stats.error! : stats.success).inc();
+      const ms = performance.now() - slot.started;
+      stats.latency!.record(this.config.model.latencyInMicros ? Math.round(ms * 1000) : Math.round(ms));
+    }
+    if (this.closed) return;
+    this.config.stats.downstream_rq_active.dec();
+    this.active--;
+    this.drain();
   }
 
   /**
@@ -190,7 +258,7 @@ export class RedisProxyFilter implements ReadFilter {
    * arrives in one shard read (a pipeline's worth, often) goes to the client in one socket write.
    */
   private drain(): void {
-    if (this.drainScheduled || this.slots[this.head]?.reply === undefined) return;
+    if (this.drainScheduled || this.slots[this.head]?.buf === undefined) return;
     this.drainScheduled = true;
     queueMicrotask(this.flushReplies);
   }
@@ -198,22 +266,69 @@ export class RedisProxyFilter implements ReadFilter {
   private readonly flushReplies = (): void => {
     this.drainScheduled = false;
     if (this.closed) return;
-    const out: Uint8Array[] = [];
-    while (this.head < this.slots.length && this.slots[this.head]!.reply) {
-      out.push(this.slots[this.head]!.reply!);
-      this.head++;
+    // The filled head slots, sized first and copied once into one write (no list of them).
+    const from = this.head;
+    let bytes = 0;
+    while (this.head < this.slots.length && this.slots[this.head]!.buf) {
+      const slot = this.slots[this.head++]!;
+      bytes += slot.end - slot.start;
+    }
+    let data: Uint8Array | undefined;
+    if (this.head - from === 1) {
+      const slot = this.slots[from]!;
+      data = slot.start === 0 && slot.end === slot.buf!.length ? slot.buf! : slot.buf!.subarray(slot.start, slot.end);
+    } else if (this.head > from) {
+      data = new Uint8Array(bytes);
+      let o = 0;
+      for (let i = from; i < this.head; i++) {
+        const { buf, start, end } = this.slots[i]!;
+        // Replies are mostly short: copied by hand, no view made of them.
+        if (end - start < 64) for (let j = start; j < end; j++) data[o++] = buf![j]!;
+        else {
+          data.set(buf!.subarray(start, end), o);
+          o += end - start;
+        }
+      }
     }
     if (this.head === this.slots.length) {
       this.slots.length = 0;
       this.head = 0;
     }
-    if (out.length > 0) this.connection.write(out.length === 1 ? out[0]! : concatBytes(out), false);
+    if (data) this.connection.write(data, false);
     if (this.quitting && this.slots.length === 0) this.connection.close("flush-write");
   };
 
-  private onCommand(args: Uint8Array[], raw: Uint8Array | undefined): void {
+  /**
+   * A command from the client. The common case, a one-key command forwarded as the client sent it, is
+   * handled here without a view of each argument; every other command goes to {@link command}.
+   */
+  private onCommand(v: CommandView): void {
     // Commands after QUIT (in the same read) are not run.
     if (this.quitting || this.closed) return;
+    const spec = v.start >= 0 ? shortCommand(v) : undefined;
+    if (!spec || spec.kind !== "simple" || v.argc < spec.minArgs || this.tx || !this.authenticated || this.subscriptions() > 0) return this.command(v.args(), v.raw());
+    // As command() would do for it: counted, a slot opened, routed by its key.
+    const stats = this.config.commandStats.get(spec.name);
+    stats?.total.inc();
+    const slot = this.openSlot(stats);
+    const key = v.arg(1);
+    const host = this.routeInto(key);
+    if (host instanceof Uint8Array) return this.fill(slot, host);
+    const { cluster, route, key: routedKey } = this.routed;
+    // PUBLISH keeps its channel name (subscribers subscribed with the whole name); only its shard comes
+    // from the route. The command's bytes are copied from the client's straight into the shard's buffer.
+    if (routedKey === key || spec.name === "publish") {
+      this.config.pool.get(cluster, host).sendBytes(v.buf, v.start, v.end, slot);
+      if (route.mirrors.length > 0) this.mirror({ cluster, host, key: routedKey, route }, spec, v.raw()!);
+      return;
+    }
+    const r: Routed = { cluster, host, key: routedKey, route };
+    const args = v.args();
+    args[1] = r.key;
+    this.send(r, spec, args, (reply) => this.fill(slot, reply));
+  }
+
+  private command(args: Uint8Array[], raw: Uint8Array | undefined): void {
     const name = commandName(args[0]!);
     const spec = COMMANDS.get(name);
     const stats = spec ? this.config.commandStats.get(name) : undefined;
@@ -251,7 +366,7 @@ export class RedisProxyFilter implements ReadFilter {
       case "eval":
         return this.evalCommand(spec, args, done);
       case "mget":
-        return this.mget(spec, args, done);
+        return this.mget(spec, args, raw, done);
       case "mset":
         return this.mset(spec, args, done);
       case "sum":
@@ -263,17 +378,40 @@ export class RedisProxyFilter implements ReadFilter {
 
   /** A key's route and shard, or an error reply. */
   private route(key: Uint8Array): Routed | Uint8Array {
+    const host = this.routeInto(key);
+    if (host instanceof Uint8Array) return host;
+    const r = this.routed;
+    return { cluster: r.cluster, host, key: r.key, route: r.route };
+  }
+
+  /** The last key routed by {@link routeInto}: its cluster, route and key (the prefix removed when the route says so). */
+  private readonly routed: { cluster: Cluster; route: ResolvedRoute; key: Uint8Array } = { cluster: undefined as unknown as Cluster, route: undefined as unknown as ResolvedRoute, key: EMPTY_BYTES };
+
+  /** Routes a key: its shard (the rest in {@link routed}, no object per key), or an error reply. */
+  private routeInto(key: Uint8Array): Host | Uint8Array {
     const route = routeFor(this.config, key);
     if (!route) return ERR("no upstream host");
     const cluster = route.cluster;
     if (!cluster) return ERR("no upstream host");
     const k = route.removePrefix ? key.subarray(route.prefix.length) : key;
-    const host = shardFor(this.config, cluster, k);
+    let host: Host | undefined;
+    if (cluster === this.pickedCluster) host = this.pickedHost;
+    else {
+      host = shardFor(this.config, cluster, k);
+      if (host && cluster.hosts.length === 1) {
+        this.pickedCluster = cluster;
+        this.pickedHost = host;
+      }
+    }
     if (!host) {
       cluster.stats.upstream_cx_none_healthy.inc();
       return ERR("no upstream host");
     }
-    return { cluster, host, key: k, route };
+    const r = this.routed;
+    r.cluster = cluster;
+    r.route = route;
+    r.key = k;
+    return host;
   }
 
   /** Sends a command to a shard; `cb` gets the reply bytes (an error reply when the shard failed). */
@@ -282,11 +420,21 @@ export class RedisProxyFilter implements ReadFilter {
   }
 
   private sendRaw(r: Routed, spec: CommandSpec, command: Uint8Array, cb: (reply: Uint8Array) => void): void {
-    this.config.pool.get(r.cluster, r.host).send(command, (frame, error) => cb(frame ?? ERR(error ?? "upstream failure")));
+    this.forward(r, spec, command, (frame, error) => cb(frame ?? ERR(error ?? "upstream failure")));
+  }
+
+  /** Sends a command to its shard (and its route's mirrors); `done` gets the reply, or undefined and the error. */
+  private forward(r: Routed, spec: CommandSpec, command: Uint8Array, done: (frame: Uint8Array | undefined, error?: string) => void): void {
+    this.config.pool.get(r.cluster, r.host).send(command, done);
+    this.mirror(r, spec, command);
+  }
+
+  /** Sends a command to its route's mirrors (replies ignored). */
+  private mirror(r: Routed, spec: CommandSpec, command: Uint8Array): void {
     for (const m of r.route.mirrors) {
       if (!m.cluster || (m.excludeReadCommands && !spec.write)) continue;
       const host = shardFor(this.config, m.cluster, r.key);
-      if (host) this.config.pool.get(m.cluster, host).send(command, () => {});
+      if (host) this.config.pool.get(m.cluster, host).send(command, IGNORE);
     }
   }
 
@@ -295,7 +443,7 @@ export class RedisProxyFilter implements ReadFilter {
     const r = this.route(args[1]!);
     if (r instanceof Uint8Array) return done(r);
     // PUBLISH keeps its channel name (subscribers subscribed with the whole name); only its shard comes from the route.
-    if ((r.key === args[1] || spec.name === "publish") && raw) return this.sendRaw(r, spec, raw, done);
+    if ((r.key === args[1] || spec.name === "publish") && raw) return this.forward(r, spec, raw, done);
     if (spec.name === "publish") return this.send(r, spec, args, done);
     this.send(r, spec, r.key === args[1] ? args : args.map((a, i) => (i === 1 ? r.key : a)), done);
   }
@@ -492,7 +640,10 @@ export class RedisProxyFilter implements ReadFilter {
     if (this.closed) return;
     // A subscriber that does not read would make messages pile up here: Redis's own pub/sub output limit.
     if (this.connection.writeBufferedBytes > PUBSUB_OUTPUT_LIMIT) return this.connection.close("no-flush");
-    this.slots.push({ reply: frame });
+    const slot = new Slot(undefined, undefined, 0);
+    slot.buf = frame;
+    slot.end = frame.length;
+    this.slots.push(slot);
     this.drain();
   }
 
@@ -598,16 +749,50 @@ export class RedisProxyFilter implements ReadFilter {
     return groups;
   }
 
-  private mget(spec: CommandSpec, args: Uint8Array[], done: Done): void {
-    const groups = this.group(args, 1);
-    if (groups instanceof Uint8Array) return done(groups);
-    const values = new Array<Uint8Array>(args.length - 1);
-    let left = groups.size;
-    for (const g of groups.values()) {
-      this.send(g.r, spec, g.args, (reply) => {
-        const items = reply[0] === 42 ? splitAggregate(reply) : null;
-        g.positions.forEach((pos, i) => (values[pos] = items?.[i] ?? reply));
-        if (--left === 0) done(arrayOf(values));
+  /**
+   * MGET: keys grouped by shard (no object per key: each key's group index in `owner`), one MGET per
+   * shard, the values put back in request order ({@link mergeElements}). When every key is on one shard
+   * and none is rewritten, the client's own bytes go and the shard's array is the reply.
+   */
+  private mget(spec: CommandSpec, args: Uint8Array[], raw: Uint8Array | undefined, done: Done): void {
+    const n = args.length - 1;
+    const owner: number[] = [];
+    const groups: { r: Routed; args: Uint8Array[] }[] = [];
+    /** Group of each host, once there are too many groups to look through. */
+    let byHost: Map<Host, number> | undefined;
+    /** The keys as sent to the shards, only once one was rewritten (a prefix removed). */
+    let rewritten: Uint8Array[] | undefined;
+    for (let i = 0; i < n; i++) {
+      const key = args[i + 1]!;
+      const host = this.routeInto(key);
+      if (host instanceof Uint8Array) return done(host);
+      let g = -1;
+      if (byHost) g = byHost.get(host) ?? -1;
+      else for (let j = 0; j < groups.length && g < 0; j++) if (groups[j]!.r.host === host) g = j;
+      if (g < 0) {
+        g = groups.length;
+        groups.push({ r: { cluster: this.routed.cluster, host, key: this.routed.key, route: this.routed.route }, args: [args[0]!] });
+        if (byHost) byHost.set(host, g);
+        else if (groups.length > 8) byHost = new Map(groups.map((x, j) => [x.r.host, j]));
+      }
+      if (this.routed.key !== key) (rewritten ??= args.slice(1))[i] = this.routed.key;
+      owner.push(g);
+    }
+    if (groups.length === 1 && raw && !rewritten) {
+      // The shard's array is the merged reply already (an error or a failure still fills every position).
+      return this.sendRaw(groups[0]!.r, spec, raw, (reply) => done(reply[0] === 42 ? reply : arrayOf(new Array<Uint8Array>(n).fill(reply))));
+    }
+    const keys = rewritten ?? args.slice(1);
+    for (let i = 0; i < n; i++) groups[owner[i]!]!.args.push(keys[i]!);
+    const replies = new Array<Uint8Array>(groups.length);
+    const bounds = new Array<number[] | undefined>(groups.length);
+    let left = groups.length;
+    for (let g = 0; g < groups.length; g++) {
+      const group = groups[g]!;
+      this.send(group.r, spec, group.args, (reply) => {
+        replies[g] = reply;
+        bounds[g] = elementBounds(reply, group.args.length - 1);
+        if (--left === 0) done(mergeElements(owner, replies, bounds));
       });
     }
   }
@@ -716,4 +901,16 @@ export class RedisProxyFilter implements ReadFilter {
       ]),
     );
   }
+}
+
+/** The spec of a multibulk command whose name has at most 6 letters (undefined otherwise: looked up by name then). */
+function shortCommand(v: CommandView): CommandSpec | undefined {
+  const n = v.argLength(0);
+  if (n === 0 || n > 6) return undefined;
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    const c = v.byteOf(0, i);
+    k = k * 256 + (c >= 65 && c <= 90 ? c + 32 : c);
+  }
+  return SHORT_NAMES.get(k * 8 + n);
 }

@@ -13,21 +13,32 @@ import type { ConnectionCallbacks, ConnectionEvent, FilterStatus } from "../../.
 import type { SocketConnection } from "../../../../network/connection.ts";
 import type { Cluster, PendingConnect, UpstreamConnectHandler } from "../../../../upstream/cluster.ts";
 import type { Host } from "../../../../upstream/host.ts";
-import { concatBytes, encodeCommand, ReplyParser } from "./codec.ts";
+import { encodeCommand, ReplyScanner } from "./codec.ts";
 import type { Counter } from "../../../../../../shared/stats/store.ts";
 
 /** Gets the reply's exact bytes, or an error text when the command failed (no reply will come). */
 export type ReplyCallback = (frame: Uint8Array | undefined, error?: string) => void;
 
+/** The same as an object (a caller's per-command state then needs no closure of its own). */
+export interface ReplySink {
+  onReply(frame: Uint8Array | undefined, error?: string): void;
+  /** When present, a reply comes here as where it is (`buf[start, end)`), without a view made of it. */
+  onReplyBytes?(buf: Uint8Array, start: number, end: number): void;
+}
+
+export type ReplyTarget = ReplyCallback | ReplySink;
+
+function deliver(target: ReplyTarget, frame: Uint8Array | undefined, error?: string): void {
+  if (typeof target === "function") target(frame, error);
+  else target.onReply(frame, error);
+}
+
+const EMPTY = new Uint8Array(0);
+
 export interface UpstreamSettings {
   opTimeoutMs: number;
   maxBufferSizeBeforeFlush: number;
   bufferFlushTimeoutMs: number;
-}
-
-interface Waiting {
-  cb: ReplyCallback;
-  deadline: number;
 }
 
 export class ShardConnection implements UpstreamConnectHandler {
@@ -39,15 +50,20 @@ export class ShardConnection implements UpstreamConnectHandler {
   private connection: SocketConnection | undefined;
   private pending: PendingConnect | undefined;
   private closed = false;
-  /** Commands written (or to be written) whose replies have not come; FIFO. */
-  private readonly waiting: Waiting[] = [];
+  /** Commands written (or to be written) whose replies have not come; FIFO. Their op_timeout deadlines in
+   * `deadlines`, at the same index (two flat arrays: no object per command). */
+  private readonly waiting: (ReplyTarget | undefined)[] = [];
+  private readonly deadlines: number[] = [];
   private head = 0;
-  private out: Uint8Array[] = [];
+  /** Commands to write, copied in as they come (one array per flush: the socket may still hold the last one). */
+  private out: Uint8Array = EMPTY;
   private outBytes = 0;
+  /** Bytes of the last flush: the size the next buffer starts with. */
+  private lastFlush = 1024;
   private flushScheduled = false;
   private flushTimer: ReturnType<typeof setTimeout> | undefined;
   private timeoutTimer: ReturnType<typeof setTimeout> | undefined;
-  private readonly parser: ReplyParser;
+  private readonly parser: ReplyScanner;
   /** A subscriber connection sent AUTH and its reply has not come yet. */
   private authPending = false;
 
@@ -64,23 +80,27 @@ export class ShardConnection implements UpstreamConnectHandler {
     this.settings = settings;
     this.timeouts = timeouts;
     this.onGone = onGone;
-    this.parser = new ReplyParser((frame) => this.onReply(frame));
+    this.parser = new ReplyScanner((buf, start, end) => this.onReply(buf, start, end));
     this.pending = cluster.connect(host, this);
   }
 
   /** Queues one encoded command; `cb` is called exactly once. */
-  send(command: Uint8Array, cb: ReplyCallback): void {
-    if (this.closed) return cb(undefined, "upstream failure");
+  send(command: Uint8Array, cb: ReplyTarget): void {
+    this.sendBytes(command, 0, command.length, cb);
+  }
+
+  /** Queues the command in `buf[start, end)` (copied: the caller's bytes are not kept); `cb` is called exactly once. */
+  sendBytes(buf: Uint8Array, start: number, end: number, cb: ReplyTarget): void {
+    if (this.closed) return deliver(cb, undefined, "upstream failure");
     if (this.onPush) {
-      this.out.push(command);
-      this.outBytes += command.length;
+      this.append(buf, start, end);
       if (this.connection) this.flush();
       return;
     }
-    this.waiting.push({ cb, deadline: performance.now() + this.settings.opTimeoutMs });
+    this.waiting.push(cb);
+    this.deadlines.push(performance.now() + this.settings.opTimeoutMs);
     if (this.waiting.length - this.head === 1) this.armTimeout(this.settings.opTimeoutMs);
-    this.out.push(command);
-    this.outBytes += command.length;
+    this.append(buf, start, end);
     if (!this.connection) return;
     const max = this.settings.maxBufferSizeBeforeFlush;
     if (max > 0) {
@@ -92,13 +112,29 @@ export class ShardConnection implements UpstreamConnectHandler {
     }
   }
 
+  private append(buf: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    let o = this.outBytes;
+    if (o + n > this.out.length) {
+      const grown = new Uint8Array(Math.max(o + n, 2 * this.out.length, this.lastFlush));
+      if (o > 0) grown.set(this.out.subarray(0, o));
+      this.out = grown;
+    }
+    const out = this.out;
+    // Commands are mostly short: copied by hand, no view made of them.
+    if (n < 128) for (let i = start; i < end; i++) out[o++] = buf[i]!;
+    else out.set(buf.subarray(start, end), o);
+    this.outBytes += n;
+  }
+
   private flush(): void {
     this.flushScheduled = false;
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     if (!this.connection || this.closed || this.outBytes === 0) return;
-    const data = this.out.length === 1 ? this.out[0]! : concatBytes(this.out);
-    this.out = [];
+    const data = this.out.subarray(0, this.outBytes);
+    this.lastFlush = Math.max(1024, this.outBytes);
+    this.out = EMPTY;
     this.outBytes = 0;
     this.connection.write(data, false);
   }
@@ -125,14 +161,18 @@ export class ShardConnection implements UpstreamConnectHandler {
     if (auth) {
       // The cluster's RedisProtocolOptions: AUTH goes first, ahead of every command queued while connecting.
       const command = encodeCommand(auth.username ? ["AUTH", auth.username, auth.password] : ["AUTH", auth.password]);
-      this.out.unshift(command);
-      this.outBytes += command.length;
+      const queued = this.out.subarray(0, this.outBytes);
+      this.out = EMPTY;
+      this.outBytes = 0;
+      this.append(command, 0, command.length);
+      this.append(queued, 0, queued.length);
       const onAuth: ReplyCallback = (frame) => {
         if (frame && frame[0] === 45) this.fail("upstream authentication failed");
       };
       if (this.onPush) this.authPending = true;
       else {
-        this.waiting.splice(this.head, 0, { cb: onAuth, deadline: performance.now() + this.settings.opTimeoutMs });
+        this.waiting.splice(this.head, 0, onAuth);
+        this.deadlines.splice(this.head, 0, performance.now() + this.settings.opTimeoutMs);
         if (this.waiting.length - this.head === 1) this.armTimeout(this.settings.opTimeoutMs);
       }
     }
@@ -150,28 +190,31 @@ export class ShardConnection implements UpstreamConnectHandler {
     },
   };
 
-  private onReply(frame: Uint8Array): void {
+  private onReply(buf: Uint8Array, start: number, end: number): void {
     if (this.authPending) {
       // A subscriber connection's AUTH reply comes before any push.
       this.authPending = false;
-      if (frame[0] === 45) this.fail("upstream authentication failed");
+      if (buf[start] === 45) this.fail("upstream authentication failed");
       return;
     }
-    if (this.onPush) return this.onPush(frame);
+    if (this.onPush) return this.onPush(buf.subarray(start, end));
     if (this.head >= this.waiting.length) {
       // A reply nobody asked for (a push message): the stream is out of step; drop the connection.
       this.fail("upstream protocol error");
       return;
     }
-    const w = this.waiting[this.head]!;
-    this.waiting[this.head++] = undefined as unknown as Waiting;
+    const target = this.waiting[this.head]!;
+    this.waiting[this.head++] = undefined;
     if (this.head > 1024 && this.head * 2 > this.waiting.length) {
       this.waiting.splice(0, this.head);
+      this.deadlines.splice(0, this.head);
       this.head = 0;
     }
-    w.cb(frame);
+    if (typeof target !== "function" && target.onReplyBytes) target.onReplyBytes(buf, start, end);
+    else deliver(target, buf.subarray(start, end));
     if (this.head === this.waiting.length) {
       this.waiting.length = 0;
+      this.deadlines.length = 0;
       this.head = 0;
       if (this.timeoutTimer) clearTimeout(this.timeoutTimer);
       this.timeoutTimer = undefined;
@@ -188,7 +231,7 @@ export class ShardConnection implements UpstreamConnectHandler {
   private checkTimeout(): void {
     this.timeoutTimer = undefined;
     if (this.head >= this.waiting.length) return;
-    const left = this.waiting[this.head]!.deadline - performance.now();
+    const left = this.deadlines[this.head]! - performance.now();
     if (left > 0) return this.armTimeout(left);
     this.timeouts.inc();
     this.fail("upstream failure");
@@ -205,11 +248,12 @@ export class ShardConnection implements UpstreamConnectHandler {
     this.pending = undefined;
     const waiting = this.waiting.slice(this.head);
     this.waiting.length = 0;
+    this.deadlines.length = 0;
     this.head = 0;
-    this.out = [];
+    this.out = EMPTY;
     this.outBytes = 0;
     if (this.connection && this.connection.state !== "closed") this.connection.close("no-flush");
-    for (const w of waiting) w.cb(undefined, error);
+    for (const target of waiting) deliver(target!, undefined, error);
   }
 
   get isClosed(): boolean {
