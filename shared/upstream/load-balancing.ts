@@ -203,6 +203,8 @@ export interface ClusterLoadBalancerOptions {
   runtime?: Runtime;
 }
 
+const MAX_U64 = 0xffff_ffff_ffff_ffffn;
+
 /** The cluster's balancer for one health snapshot. Built by {@link ClusterRuntime} on every change. */
 export class ClusterLoadBalancer {
   readonly priorityLoad: readonly number[];
@@ -256,8 +258,10 @@ export class ClusterLoadBalancer {
     let hash: bigint | undefined;
     if (this.hashing && ctx.hashKey !== undefined) {
       const k = ctx.hashKey;
-      hash = typeof k === "bigint" ? BigInt.asUintN(64, k) : typeof k === "number" ? BigInt.asUintN(64, BigInt(Math.trunc(k))) : this.hashString(k);
+      hash = typeof k === "bigint" ? (k >= 0n && k <= MAX_U64 ? k : BigInt.asUintN(64, k)) : typeof k === "number" ? BigInt.asUintN(64, BigInt(Math.trunc(k))) : this.hashString(k);
     }
+    // One priority level (the common case) takes all the load: no draw.
+    if (this.levels.length === 1) return this.levels[0]!.chooseHost({ triedHosts: ctx.triedHosts, hash });
     const point = hash !== undefined ? Number(hash % 100n) : Math.floor(this.random() * 100);
     let cumulative = 0;
     let priority = this.priorityLoad.length - 1;
