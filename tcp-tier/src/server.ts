@@ -4,7 +4,6 @@
  * reload/apply.ts); drains and stops on `drainAndClose()` (SIGTERM), stops at once on `close()` or
  * POST /quitquitquit.
  */
-import { timingSafeEqual } from "node:crypto";
 import type { BootstrapModel } from "../../shared/config/model.ts";
 import type { Logger } from "../../shared/log.ts";
 import { StatsStore } from "../../shared/stats/store.ts";
@@ -18,6 +17,7 @@ import { ReloadBookkeeping } from "./reload/bookkeeping.ts";
 import { ClusterManager } from "./upstream/cluster-manager.ts";
 import type { EdsSource } from "./kv/endpoints-poller.ts";
 import type { RuntimeLayer } from "../../shared/runtime/runtime.ts";
+import { crypto } from "./node-builtins.ts";
 
 export interface ServerOptions {
   /** The validated config in canonical JSON form, served by /config_dump. */
@@ -278,7 +278,7 @@ export function tokenCheck(token: string): (authorization: string | undefined) =
   return (authorization) => {
     if (authorization === undefined) return false;
     const got = Buffer.from(authorization);
-    return got.length === expected.length && timingSafeEqual(got, expected);
+    return got.length === expected.length && crypto().timingSafeEqual(got, expected);
   };
 }
 

@@ -4,7 +4,8 @@
  * default access-log line for every request to each `admin.access_log` path.
  */
 import { createWriteStream, type WriteStream } from "node:fs";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { http } from "../node-builtins.ts";
 import type { Socket } from "node:net";
 import type { Logger } from "../../../shared/log.ts";
 import { TcpTierError } from "../network/errors.ts";
@@ -47,7 +48,7 @@ export class AdminServer {
       rqTotal: s.counter("http.admin.downstream_rq_total"),
       rq: { 2: s.counter("http.admin.downstream_rq_2xx"), 4: s.counter("http.admin.downstream_rq_4xx"), 5: s.counter("http.admin.downstream_rq_5xx") } as Record<number, { inc(): void } | undefined>,
     };
-    this.server = createServer((req, res) => this.onRequest(req, res));
+    this.server = http().createServer((req, res) => this.onRequest(req, res));
     this.server.on("connection", (socket: Socket) => {
       this.stats.cxTotal.inc();
       this.stats.cxActive.inc();

@@ -4,8 +4,9 @@
  * certificate validation (`CertificateValidationContext`) applied to a peer certificate after the
  * handshake.
  */
-import { createHash, X509Certificate } from "node:crypto";
-import { createSecureContext, getCiphers, type SecureContext, type SecureContextOptions, type TLSSocket } from "node:tls";
+import type { X509Certificate } from "node:crypto";
+import type { SecureContext, SecureContextOptions, TLSSocket } from "node:tls";
+import { crypto, tls } from "../node-builtins.ts";
 import type { CertificateValidationModel, CommonTlsModel, TlsCertificateModel } from "../../../shared/config/model.ts";
 import { compileStringMatcher, type StringMatch } from "../../../shared/http/matchers.ts";
 import type { PeerCertificate } from "../network/filter.ts";
@@ -53,7 +54,7 @@ function certificateOptions(cert: TlsCertificateModel): SecureContextOptions {
 
 /** The names a certificate serves: DNS SANs, else the subject CN. */
 function certificateNames(pem: string): string[] {
-  const x = new X509Certificate(pem);
+  const x = new (crypto().X509Certificate)(pem);
   const dns = parseSans(x.subjectAltName).dns;
   if (dns.length > 0) return dns.map((n) => n.toLowerCase());
   const cn = /(?:^|\n)CN=([^\n]*)/.exec(x.subject)?.[1];
@@ -68,14 +69,14 @@ function certificateNames(pem: string): string[] {
 export function buildCertificateEntries(model: CommonTlsModel): CertificateEntry[] {
   if (model.cipherSuites !== undefined) {
     // OpenSSL skips unknown names in a list; Envoy (BoringSSL) refuses them, so check each one.
-    const known = new Set(getCiphers().map((c) => c.toUpperCase()));
+    const known = new Set(tls().getCiphers().map((c) => c.toUpperCase()));
     const unknown = model.cipherSuites.split(":").filter((c) => !known.has(c.toUpperCase()));
     if (unknown.length > 0) throw new Error(`TLS: unknown cipher suite(s) ${unknown.join(", ")}`);
   }
   const base = baseOptions(model);
   const build = (options: SecureContextOptions, what: string): SecureContext => {
     try {
-      return createSecureContext(options);
+      return tls().createSecureContext(options);
     } catch (err) {
       throw new Error(`TLS: cannot load ${what}: ${(err as Error).message}`, { cause: err });
     }
@@ -215,5 +216,5 @@ function wildcardCovers(san: string, name: string): boolean {
 /** Base64 SHA-256 of the certificate's DER SubjectPublicKeyInfo (Envoy's `verify_certificate_spki`). */
 export function spkiHash(cert: X509Certificate): string {
   const der = cert.publicKey.export({ type: "spki", format: "der" });
-  return createHash("sha256").update(der).digest("base64");
+  return crypto().createHash("sha256").update(der).digest("base64");
 }

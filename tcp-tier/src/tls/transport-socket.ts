@@ -10,7 +10,8 @@
  * handshake.
  */
 import type { Socket } from "node:net";
-import { TLSSocket, type SecureContext, type TLSSocketOptions } from "node:tls";
+import type { SecureContext, TLSSocket, TLSSocketOptions } from "node:tls";
+import { tls as nodeTls } from "../node-builtins.ts";
 import type { DownstreamTlsModel } from "../../../shared/config/model.ts";
 import type { Logger } from "../../../shared/log.ts";
 import type { StatsScope } from "../../../shared/stats/store.ts";
@@ -94,7 +95,7 @@ export function createDownstreamTransportSocket(model: DownstreamTlsModel, conte
       if (head.byteLength > 0) socket.unshift(Buffer.from(head.buffer, head.byteOffset, head.byteLength));
       let settled = false;
       // Listeners are attached below, in this same tick: the TLSSocket starts reading on the next one.
-      const tls = new TLSSocket(socket, chooseOptions(info));
+      const tls = new (nodeTls().TLSSocket)(socket, chooseOptions(info));
       const fail = (err: TlsHandshakeError) => {
         if (settled) return;
         settled = true;

@@ -9,7 +9,8 @@
  * `match_typed_subject_alt_names` for that.
  */
 import { connect as netConnect, type Socket } from "node:net";
-import { connect as tlsConnect, type ConnectionOptions } from "node:tls";
+import type { ConnectionOptions } from "node:tls";
+import { tls } from "../node-builtins.ts";
 import type { UpstreamTlsModel } from "../../../shared/config/model.ts";
 import type { Logger } from "../../../shared/log.ts";
 import type { StatsScope } from "../../../shared/stats/store.ts";
@@ -79,7 +80,7 @@ export function createUpstreamTransport(model: UpstreamTlsModel | undefined, con
     // switches the connection to TLS with these settings through startSecureTransport().
     const upgrade: StartTls = (plain, head, done) => {
       if (head.byteLength > 0) plain.unshift(Buffer.from(head.buffer, head.byteOffset, head.byteLength));
-      const socket = tlsConnect({ ...base, socket: plain });
+      const socket = tls().connect({ ...base, socket: plain });
       let settled = false;
       const fail = (err: Error, stat: TlsFailureStat) => {
         if (settled) return;
@@ -123,7 +124,7 @@ export function createUpstreamTransport(model: UpstreamTlsModel | undefined, con
   return {
     readyEvent: TLS_READY,
     connect(host, port) {
-      const socket = tlsConnect({ ...base, host, port });
+      const socket = tls().connect({ ...base, host, port });
       let tcpConnected = false;
       socket.once("connect", () => {
         tcpConnected = true;

@@ -5,7 +5,8 @@
  * an active failure (the host is marked unhealthy at once); a connect failure, reset or GOAWAY before the
  * answer is a network failure. With `reuse_connection` the HTTP/2 connection is kept between checks.
  */
-import http2 from "node:http2";
+import type * as Http2 from "node:http2";
+import { http2 } from "../../node-builtins.ts";
 import type { GrpcHealthCheckModel } from "../../../../shared/config/model.ts";
 import type { CheckResult, HostConnector, Prober } from "./types.ts";
 
@@ -65,8 +66,8 @@ export function grpcServingStatus(body: Buffer): number | undefined {
 const SERVING = 1;
 
 export class GrpcProber implements Prober {
-  private session: http2.ClientHttp2Session | undefined;
-  private stream: http2.ClientHttp2Stream | undefined;
+  private session: Http2.ClientHttp2Session | undefined;
+  private stream: Http2.ClientHttp2Stream | undefined;
   private readonly request: Buffer;
   private readonly authority: string;
   private readonly address: string;
@@ -95,7 +96,7 @@ export class GrpcProber implements Prober {
     const network = () => finish({ ok: false, type: "NETWORK", retriable: false });
     let session = this.session;
     if (!session || session.closed || session.destroyed) {
-      session = http2.connect(`http://${this.authority}`, { createConnection: () => this.connector.connect(this.address, this.port) });
+      session = http2().connect(`http://${this.authority}`, { createConnection: () => this.connector.connect(this.address, this.port) });
       this.session = session;
       const s = session;
       s.on("error", () => {

@@ -14,11 +14,12 @@
  * With `reuse_connection` (the default) one keep-alive connection is kept between checks; otherwise each
  * check opens its own.
  */
-import http from "node:http";
+import type * as Http from "node:http";
 import type { Socket } from "node:net";
 import type { HttpHealthCheckModel } from "../../../../shared/config/model.ts";
 import type { StringMatch } from "../../../../shared/http/matchers.ts";
 import type { Counter } from "../../../../shared/stats/store.ts";
+import { http } from "../../node-builtins.ts";
 import type { CheckResult, HostConnector, Prober } from "./types.ts";
 
 /** What the HTTP prober needs, computed once per health check config. */
@@ -66,8 +67,8 @@ export function httpCheckHeaders(model: HttpHealthCheckModel, clusterName: strin
 const inRanges = (status: number, ranges: readonly [number, number][]) => ranges.some(([a, b]) => status >= a && status < b);
 
 export class HttpProber implements Prober {
-  private readonly agent: http.Agent;
-  private req: http.ClientRequest | undefined;
+  private readonly agent: Http.Agent;
+  private req: Http.ClientRequest | undefined;
   private readonly plan: HttpCheckPlan;
   private readonly address: string;
   private readonly port: number;
@@ -76,7 +77,7 @@ export class HttpProber implements Prober {
     this.plan = plan;
     this.address = address;
     this.port = port;
-    this.agent = new http.Agent({ keepAlive: reuseConnection, maxSockets: 1 });
+    this.agent = new (http().Agent)({ keepAlive: reuseConnection, maxSockets: 1 });
     // Every connection goes through the cluster's transport (its upstream TLS when it has one).
     (this.agent as unknown as { createConnection: () => Socket }).createConnection = () => connector.connect(address, port);
   }
@@ -94,7 +95,7 @@ export class HttpProber implements Prober {
       const prev = headers[k];
       headers[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
     }
-    const req = http.request({ agent: this.agent, host: this.address, port: this.port, method: this.plan.model.method, path: this.plan.model.path, headers, setHost: false });
+    const req = http().request({ agent: this.agent, host: this.address, port: this.port, method: this.plan.model.method, path: this.plan.model.path, headers, setHost: false });
     this.req = req;
     req.on("error", () => finish({ ok: false, type: "NETWORK", retriable: false }));
     req.on("response", (res) => {
@@ -106,7 +107,7 @@ export class HttpProber implements Prober {
     req.end();
   }
 
-  private evaluate(res: http.IncomingMessage): CheckResult {
+  private evaluate(res: Http.IncomingMessage): CheckResult {
     const status = res.statusCode ?? 0;
     const model = this.plan.model;
     if (res.headers["x-envoy-immediate-health-check-fail"] !== undefined) return { ok: false, type: "ACTIVE", retriable: false };

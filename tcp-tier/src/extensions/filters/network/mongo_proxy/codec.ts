@@ -10,7 +10,7 @@
  * {@link MongoDecoder} is incremental: bytes may arrive in any split. Any malformed input throws a
  * {@link MongoDecodeError}; the decoder is then unusable and the caller stops sniffing.
  */
-import { inflateSync, zstdDecompressSync } from "node:zlib";
+import { zlib } from "../../../../node-builtins.ts";
 
 export const OP_REPLY = 1;
 export const OP_UPDATE = 2001;
@@ -280,8 +280,12 @@ function documentsUntilEnd(c: Cursor): BsonDocument[] {
   return docs;
 }
 
-// CRC-32C (Castagnoli), the OP_MSG checksum.
-const CRC32C = (() => {
+// CRC-32C (Castagnoli), the OP_MSG checksum. The table is built on first use, not at import: its 2,048-step
+// loop is hot enough for V8 to compile it with TurboFan, which maps pages of the compiler into every tcp
+// tier at start, mongo_proxy or not (about 5 MiB of RSS; docs/tcp-tier.md "Memory").
+let CRC32C: Uint32Array | undefined;
+
+function crc32cTable(): Uint32Array {
   const t = new Uint32Array(256);
   for (let n = 0; n < 256; n++) {
     let c = n;
@@ -289,11 +293,12 @@ const CRC32C = (() => {
     t[n] = c >>> 0;
   }
   return t;
-})();
+}
 
 export function crc32c(b: Uint8Array): number {
+  const table = (CRC32C ??= crc32cTable());
   let c = 0xffffffff;
-  for (const x of b) c = CRC32C[(c ^ x) & 0xff]! ^ (c >>> 8);
+  for (const x of b) c = table[(c ^ x) & 0xff]! ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }
 
@@ -416,8 +421,8 @@ export function decodeMessage(b: Uint8Array, maxDepth = MAX_DEPTH, nested = fals
       let raw: Uint8Array | undefined;
       try {
         if (compressorId === COMPRESSOR_NOOP) raw = payload;
-        else if (compressorId === COMPRESSOR_ZLIB) raw = inflateSync(payload, { maxOutputLength: uncompressedSize + 1 });
-        else if (compressorId === COMPRESSOR_ZSTD) raw = zstdDecompressSync(payload, { maxOutputLength: uncompressedSize + 1 });
+        else if (compressorId === COMPRESSOR_ZLIB) raw = zlib().inflateSync(payload, { maxOutputLength: uncompressedSize + 1 });
+        else if (compressorId === COMPRESSOR_ZSTD) raw = zlib().zstdDecompressSync(payload, { maxOutputLength: uncompressedSize + 1 });
         else if (compressorId !== COMPRESSOR_SNAPPY) fail(`unknown compressor ${compressorId}`);
       } catch (err) {
         if (err instanceof MongoDecodeError) throw err;
