@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // The `legate` executable. Legate's sources are TypeScript that Node runs directly (type stripping,
-// on by default from Node 22.18 / 23.6). On an older Node, re-run this file with the Node the project
+// on by default from Node 22.18 / 23.6); the tcp tier runs from a bundle of them (bin/bundle.js). On an older Node, re-run this file with the Node the project
 // installs (the `node` devDependency puts Node 24 in node_modules/.bin), so a plain `node` 20 on PATH
 // still works.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
@@ -39,5 +39,24 @@ if (!stripsTypes) {
     if (w.name === "ExperimentalWarning" && /type stripping/i.test(w.message)) return;
     for (const l of listeners) l(w);
   });
-  await import("../tcp-tier/src/main.ts");
+  await import(await entry());
+}
+
+/**
+ * What to run: the bundle (bin/bundle.js) when it is as new as the sources, built first (in a child
+ * process, so esbuild never loads here) when it is missing or stale; the TypeScript sources when
+ * LEGATE_FROM_SOURCE is set or the build fails (same behaviour, more memory; the failure is said once).
+ */
+async function entry() {
+  const source = "../tcp-tier/src/main.ts";
+  if (process.env.LEGATE_FROM_SOURCE) return source;
+  const { freshBundle } = await import("./bundle.js");
+  const fresh = freshBundle();
+  if (fresh) return fresh;
+  const built = spawnSync(process.execPath, [fileURLToPath(new URL("./bundle.js", import.meta.url))], { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
+  const rebuilt = built.status === 0 ? freshBundle() : undefined;
+  if (rebuilt) return rebuilt;
+  const why = (built.stderr || built.error?.message || `exit ${built.status}`).trim().split("\n")[0];
+  process.stderr.write(`legate: running the TypeScript sources (building the bundle failed: ${why})\n`);
+  return source;
 }

@@ -23,16 +23,16 @@ import { resolve } from "node:path";
 import { formatIssue, isError } from "../../../shared/config/issues.ts";
 import { healthNodeId, type KvControl, openKvFromEnv, startKvControl, withoutKvSignalHandlers } from "../kv/control.ts";
 import { type KvConfig, KvConfigPoller, readKvConfig } from "../kv/config-poller.ts";
-import { type LoadResult, validateBootstrapValue } from "../config/load.ts";
+import type { LoadResult } from "../config/load.ts";
+import { loadBootstrapIsolated, validateValueIsolated } from "../config/load-isolated.ts";
 import { edsServices, edsWithoutKvError } from "../kv/endpoints-poller.ts";
 import type { HealthSourceCluster } from "../kv/health-publisher.ts";
 import { ConfigFileWatcher } from "../reload/watch.ts";
 import { startServer } from "../server.ts";
-import { startPrimary } from "../workers/primary.ts";
 import type { EnvoyArgs } from "./args.ts";
 import type { ResolvedIo } from "./io.ts";
 import type { CliLogger } from "./logger.ts";
-import { loadForCli } from "./validate.ts";
+import type { ConfigSource } from "./validate.ts";
 import { versionString } from "./version.ts";
 
 /**
@@ -55,6 +55,19 @@ export function commandLineOptions(args: EnvoyArgs): Record<string, unknown> {
   if (args.concurrency !== undefined) out.concurrency = args.concurrency;
   if (args.drainTimeS !== undefined) out.drain_time = `${args.drainTimeS}s`;
   return out;
+}
+
+/**
+ * Loads the `-c`/`--config-yaml` config for serving: validated in a short-lived child process, so Envoy's
+ * schema never lives in the serving process (tcp-tier/src/config/load-isolated.ts).
+ */
+function loadForServe(src: ConfigSource, io: ResolvedIo): Promise<LoadResult> {
+  return loadBootstrapIsolated({
+    ...(src.configPath !== undefined ? { path: resolve(io.cwd, src.configPath) } : {}),
+    ...(src.configYaml !== undefined ? { configYaml: src.configYaml } : {}),
+    ...(src.edgeListener !== undefined ? { edgeListener: src.edgeListener } : {}),
+    baseDir: io.cwd,
+  });
 }
 
 /** Runs serve or init_only. Returns the exit code. */
@@ -82,7 +95,7 @@ export async function runServe(args: EnvoyArgs, io: ResolvedIo, logger: CliLogge
     logger.info(`serving config ${kvConfig.describe} from ${kvOpened.target.description}`);
   }
   const loadOptions = { edgeListener, baseDir: io.cwd };
-  const loaded = kvConfig ? await validateBootstrapValue(kvConfig.value, loadOptions) : await loadForCli({ ...args, ...(edgeListener !== undefined ? { edgeListener } : {}) }, io);
+  const loaded = kvConfig ? await validateValueIsolated(kvConfig.value, loadOptions) : await loadForServe({ ...args, ...(edgeListener !== undefined ? { edgeListener } : {}) }, io);
   if (!loaded.ok) {
     await kvOpened?.target.close().catch(() => undefined);
     for (const issue of loaded.issues) {
@@ -117,10 +130,11 @@ export async function runServe(args: EnvoyArgs, io: ResolvedIo, logger: CliLogge
     // --concurrency 1: one process, no workers (tcp-tier/src/workers/ is the N > 1 case).
     let healthSources: () => Iterable<HealthSourceCluster>;
     if (concurrency > 1) {
+      // Loaded only here: node:cluster and the primary are not needed by one process.
+      const { startPrimary } = await import("../workers/primary.ts");
       const primary = await startPrimary({
         ...serverOptions,
         concurrency,
-        baseDir: io.cwd,
         ...(args.logPath !== undefined ? { logPath: resolve(io.cwd, args.logPath) } : {}),
         ...(edgeListener !== undefined ? { edgeListener } : {}),
       });
@@ -164,7 +178,7 @@ export async function runServe(args: EnvoyArgs, io: ResolvedIo, logger: CliLogge
     reloads = next;
     return next;
   };
-  const loadFile = () => loadForCli({ ...args, ...(edgeListener !== undefined ? { edgeListener } : {}) }, io);
+  const loadFile = () => loadForServe({ ...args, ...(edgeListener !== undefined ? { edgeListener } : {}) }, io);
   const reloadOnce = async (why: string, load: () => Promise<LoadResult>): Promise<boolean> => {
     logger.info(`reloading the configuration (${why})`);
     const next = await load();
@@ -189,7 +203,7 @@ export async function runServe(args: EnvoyArgs, io: ResolvedIo, logger: CliLogge
   const watcher = args.configPath !== undefined ? new ConfigFileWatcher(resolve(io.cwd, args.configPath), () => void reload("config file changed", loadFile)) : undefined;
   // --config-from-kv: every push (a new version behind the pointer) is validated and hot-reloaded.
   const kvFollower = kvConfig && kvControl
-    ? new KvConfigPoller(kvControl.target, logger, kvControl.pollMs, kvConfig.version, (c) => reload(`KV names config ${c.describe}`, () => validateBootstrapValue(c.value, loadOptions)))
+    ? new KvConfigPoller(kvControl.target, logger, kvControl.pollMs, kvConfig.version, (c) => reload(`KV names config ${c.describe}`, () => validateValueIsolated(c.value, loadOptions)))
     : undefined;
   kvFollower?.start();
   const onHup = (): void => {

@@ -4,11 +4,24 @@
  * (`legate  version: ...`, two spaces, between blank lines); the admin /server_info reports it too.
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** The project root (where package.json is). */
-export const PROJECT_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+/**
+ * The project root (where package.json is), with a trailing separator: the nearest folder above this
+ * module holding a package.json, which works from the sources (tcp-tier/src/cli/) and from the bundle
+ * (node_modules/.cache/legate/<build>/, bin/bundle.js), whose chunks have another depth. (No
+ * `new URL(…)` here: the edge's type check sees this file too, with the Workers URL type.)
+ */
+export const PROJECT_ROOT = findRoot(dirname(fileURLToPath(import.meta.url)));
+
+function findRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, "package.json")) && !dir.split(sep).includes("node_modules")) return dir.endsWith(sep) ? dir : dir + sep;
+    if (dirname(dir) === dir) return join(from, "..", "..", "..") + sep;
+  }
+}
 
 export interface VersionInfo {
   /** package.json's version. */
@@ -34,7 +47,7 @@ export function versionInfo(): VersionInfo {
   if (cached) return cached;
   let version = "unknown";
   try {
-    version = (JSON.parse(readFileSync(new URL("package.json", `file://${PROJECT_ROOT}`), "utf8")) as { version?: string }).version ?? "unknown";
+    version = (JSON.parse(readFileSync(join(PROJECT_ROOT, "package.json"), "utf8")) as { version?: string }).version ?? "unknown";
   } catch {
     // A broken install still answers --version.
   }

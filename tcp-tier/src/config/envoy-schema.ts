@@ -10,13 +10,13 @@
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, relative, sep } from "node:path";
-import { fileURLToPath } from "node:url";
 import protobuf from "protobufjs";
+import { PROJECT_ROOT } from "../cli/version.ts";
 
 /** Absolute paths of the contrib extension protos Legate carries (each next to its filter). */
 const CONTRIB_PROTOS = [
-  // Not `new URL(…, import.meta.url)`: the edge's type check also sees this file, with the Workers URL type.
-  join(dirname(fileURLToPath(import.meta.url)), "..", "extensions", "filters", "network", "postgres_proxy", "postgres_proxy.proto"),
+  // From the project root, not this module: in the bundle (bin/bundle.js) this code lives in another folder.
+  join(PROJECT_ROOT, "tcp-tier", "src", "extensions", "filters", "network", "postgres_proxy", "postgres_proxy.proto"),
 ];
 
 export interface EnvoySchema {

@@ -50,8 +50,6 @@ export interface PrimaryOptions extends ServerOptions {
   /** The log file the workers append to as well (absolute), when there is one. */
   logPath?: string;
   edgeListener?: string;
-  /** Where relative file names in the config resolve (the CLI's working directory). */
-  baseDir: string;
 }
 
 /** The primary's handle: a {@link ServerHandle} plus what only the primary has. */
@@ -159,7 +157,9 @@ export async function startPrimary(opts: PrimaryOptions): Promise<PrimaryHandle>
   };
 
   cluster.schedulingPolicy = cluster.SCHED_RR;
-  cluster.setupPrimary({ exec: fileURLToPath(new URL("./worker-main.ts", import.meta.url)), args: [], silent: false });
+  // The worker's entry: the bundled one when Legate runs from its bundle (bin/bundle.js), else the source.
+  const bundled = import.meta.url.endsWith(".mjs");
+  cluster.setupPrimary({ exec: fileURLToPath(new URL(bundled ? "./worker-main.mjs" : "./worker-main.ts", import.meta.url)), args: [], silent: false });
 
   const fork = (slot: Slot): Promise<void> => {
     const worker = cluster.fork({ LEGATE_WORKER_INDEX: String(slot.index) });
@@ -177,7 +177,6 @@ export async function startPrimary(opts: PrimaryOptions): Promise<PrimaryHandle>
             logLevel: opts.logger.level as LogLevel,
             ...(opts.logPath !== undefined ? { logPath: opts.logPath } : {}),
             ...(opts.edgeListener !== undefined ? { edgeListener: opts.edgeListener } : {}),
-            baseDir: opts.baseDir,
             runtime: ctx.runtime.dynamicValues(),
             eds: opts.eds?.snapshot() ?? [],
           });

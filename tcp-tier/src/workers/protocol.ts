@@ -71,7 +71,6 @@ export interface StartMessage {
   logLevel: LogLevel;
   logPath?: string;
   edgeListener?: string;
-  baseDir: string;
   /** The primary's KV and admin runtime values when the worker starts. */
   runtime: RuntimeValues;
   /** The primary's EDS assignments (LEGATE_KV) when the worker starts, by service: null when the key is absent. */

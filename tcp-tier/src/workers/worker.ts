@@ -15,7 +15,8 @@ import { RuntimeLayer } from "../../../shared/runtime/runtime.ts";
 import { formatHostPort } from "../../../shared/upstream/host.ts";
 import { type Histogram, DEFAULT_BUCKETS } from "../../../shared/stats/store.ts";
 import { createLogger, type CliLogger } from "../cli/logger.ts";
-import { validateBootstrapValue } from "../config/load.ts";
+import { compileBootstrap } from "../../../shared/config/compile.ts";
+import { formatIssue, isError } from "../../../shared/config/issues.ts";
 import { type ServerHandle, startServer } from "../server.ts";
 import { EdsSource } from "../kv/endpoints-poller.ts";
 import { type FromWorker, type HistogramDelta, MAX_SAMPLES_PER_REPORT, type StartMessage, type StatsReport, type ToWorker } from "./protocol.ts";
@@ -27,13 +28,18 @@ function send(m: FromWorker): void {
   process.send?.(m);
 }
 
-/** Compiles the canonical config the primary validated, as this worker runs it: no admin, no sinks, UDP only in worker 0. */
-async function compileForWorker(canonical: Record<string, unknown>, start: StartMessage): Promise<{ model: BootstrapModel; canonical: Record<string, unknown> }> {
-  const loaded = await validateBootstrapValue(canonical, { baseDir: start.baseDir, ...(start.edgeListener !== undefined ? { edgeListener: start.edgeListener } : {}) });
-  if (!loaded.ok) throw new Error(`the config does not compile in the worker: ${loaded.issues.map((i) => i.message).join("; ")}`);
-  const { admin: _admin, statsSinks: _sinks, ...rest } = loaded.model;
+/**
+ * Compiles the canonical config the primary validated, as this worker runs it: no admin, no sinks, UDP
+ * only in worker 0. The canonical config already passed Envoy's schema (and has its files inlined), so the
+ * worker compiles it as the edge does, without loading the schema (docs/tcp-tier.md "Memory").
+ */
+function compileForWorker(canonical: Record<string, unknown>, start: StartMessage): { model: BootstrapModel; canonical: Record<string, unknown> } {
+  const compiled = compileBootstrap(canonical, { edgeListener: start.edgeListener });
+  const errors = compiled.issues.filter(isError);
+  if (!compiled.model || errors.length) throw new Error(`the config does not compile in the worker: ${errors.map(formatIssue).join("; ") || "no model"}`);
+  const { admin: _admin, statsSinks: _sinks, ...rest } = compiled.model;
   const listeners = start.index === 0 ? rest.listeners : rest.listeners.filter((l) => l.address.protocol !== "UDP");
-  return { model: { ...rest, listeners }, canonical: loaded.canonical };
+  return { model: { ...rest, listeners }, canonical };
 }
 
 /** Serves as a worker until the primary stops it. */
@@ -107,7 +113,7 @@ export function runWorker(): void {
     start = m;
     logger = createLogger({ level: m.logLevel, ...(m.logPath !== undefined ? { path: m.logPath } : {}) });
     try {
-      const { model, canonical } = await compileForWorker(m.canonical, m);
+      const { model, canonical } = compileForWorker(m.canonical, m);
       eds.load(m.eds);
       // The KV layer here is the primary's copy (the primary polls KV), filled by "runtime" messages.
       handle = await startServer({ model, canonical, logger, version: "", drainTimeMs: m.drainTimeMs, kvRuntime: new RuntimeLayer("kv"), eds });
@@ -137,7 +143,7 @@ export function runWorker(): void {
   const onReload = async (id: number, canonical: Record<string, unknown>) => {
     try {
       if (!handle || !start) throw new Error("the worker has not started");
-      const next = await compileForWorker(canonical, start);
+      const next = compileForWorker(canonical, start);
       const outcome = await handle.reload(next);
       send({ t: "reloaded", id, ok: true, added: outcome.added, modified: outcome.modified, removed: outcome.removed, kept: outcome.kept });
     } catch (e) {
