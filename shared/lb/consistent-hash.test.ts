@@ -152,3 +152,23 @@ describe("MAGLEV table", () => {
     expect(isPrime(65536)).toBe(false);
   });
 });
+
+describe("a hash given as two 32-bit halves (hash64)", () => {
+  // The ring and the table are searched in plain numbers; a bigint hash and its halves must pick alike,
+  // at the extremes of the 64-bit range too (0, 2^32 - 1, 2^32, 2^64 - 1) and for a table size near Envoy's maximum.
+  const edges = [0n, 1n, 0xffffffffn, 0x100000000n, 0xffffffffffffffffn, 0x8000000000000000n];
+  const halves = (h: bigint) => ({ hi: Number(h >> 32n), lo: Number(h & 0xffffffffn) });
+  for (const [name, make] of [
+    ["RING_HASH", () => new RingHashLoadBalancer<H>({ random: seeded(3) })],
+    ["MAGLEV", () => new MaglevLoadBalancer<H>({ random: seeded(3) })],
+    ["MAGLEV (table 5000011)", () => new MaglevLoadBalancer<H>({ tableSize: 5000011, random: seeded(3) })],
+  ] as const) {
+    it(`${name}: picks the host the bigint picks`, () => {
+      const lb = make();
+      lb.build([host(1), host(2), host(3), host(4, 3)]);
+      for (const h of [...keys, ...edges]) expect(lb.chooseHost({ hash64: halves(h) })!.name, String(h)).toBe(lb.chooseHost({ hash: h })!.name);
+      // hash64 wins over hash when both are given.
+      expect(lb.chooseHost({ hash: keys[0]!, hash64: halves(keys[1]!) })!.name).toBe(lb.chooseHost({ hash: keys[1]! })!.name);
+    });
+  }
+});

@@ -1,5 +1,5 @@
-import { randomHash64 } from "./ring-hash.ts";
-import type { LbContext, LbHost, LbOptions, LoadBalancer } from "./types.ts";
+import { pickHash64 } from "./ring-hash.ts";
+import type { Hash64, LbContext, LbHost, LbOptions, LoadBalancer } from "./types.ts";
 import { xxHash64 } from "./xxhash64.ts";
 
 export interface MaglevOptions extends LbOptions {
@@ -32,6 +32,7 @@ export class MaglevLoadBalancer<H extends LbHost> implements LoadBalancer<H> {
   private hosts: readonly H[] = [];
   private table = new Int32Array(0);
   private readonly random: () => number;
+  private readonly scratch: Hash64 = { hi: 0, lo: 0 };
   readonly tableSize: number;
 
   constructor(options: MaglevOptions = {}) {
@@ -84,8 +85,9 @@ export class MaglevLoadBalancer<H extends LbHost> implements LoadBalancer<H> {
   chooseHost(context?: LbContext<H>): H | undefined {
     const m = this.table.length;
     if (m === 0) return undefined;
-    const h = context?.hash ?? randomHash64(this.random);
-    const start = Number(h % BigInt(m));
+    const h = pickHash64(context, this.random, this.scratch);
+    // (hi * 2^32 + lo) mod m in numbers: every product stays below 2^53 for any table size Envoy allows.
+    const start = ((h.hi % m) * (0x100000000 % m) + h.lo) % m;
     const first = this.hosts[this.table[start]!]!;
     const tried = context?.triedHosts;
     if (!tried || tried.size === 0 || !tried.has(first)) return first;

@@ -1,5 +1,5 @@
 import { murmurHash2 } from "./murmur2.ts";
-import type { LbContext, LbHost, LbOptions, LoadBalancer } from "./types.ts";
+import type { Hash64, LbContext, LbHost, LbOptions, LoadBalancer } from "./types.ts";
 import { xxHash64 } from "./xxhash64.ts";
 
 export type HashFunction = "XX_HASH" | "MURMUR_HASH_2";
@@ -16,11 +16,28 @@ export interface RingHashOptions extends LbOptions {
 export const DEFAULT_MIN_RING_SIZE = 1024;
 export const DEFAULT_MAX_RING_SIZE = 8 * 1024 * 1024;
 
-/** A uniformly random unsigned 64-bit value from a [0, 1) source (for picks without a hash). */
-export function randomHash64(random: () => number): bigint {
-  const hi = BigInt(Math.floor(random() * 0x100000000) >>> 0);
-  const lo = BigInt(Math.floor(random() * 0x100000000) >>> 0);
-  return (hi << 32n) | lo;
+/** A uniformly random unsigned 64-bit value from a [0, 1) source (for picks without a hash), into `out`. */
+export function randomHash64(random: () => number, out: Hash64): Hash64 {
+  out.hi = Math.floor(random() * 0x100000000) >>> 0;
+  out.lo = Math.floor(random() * 0x100000000) >>> 0;
+  return out;
+}
+
+/** A bigint's low 64 bits as {@link Hash64}, into `out`. */
+export function splitHash64(h: bigint, out: Hash64): Hash64 {
+  out.hi = Number(BigInt.asUintN(32, h >> 32n));
+  out.lo = Number(BigInt.asUintN(32, h));
+  return out;
+}
+
+/**
+ * The pick's hash as {@link Hash64}: `hash64`, else `hash` split, else a random point; `scratch` is
+ * filled when the hash has to be made (one object per balancer, not per pick).
+ */
+export function pickHash64(context: LbContext<LbHost> | undefined, random: () => number, scratch: Hash64): Hash64 {
+  if (context?.hash64) return context.hash64;
+  if (context?.hash !== undefined) return splitHash64(context.hash, scratch);
+  return randomHash64(random, scratch);
 }
 
 /**
@@ -36,7 +53,10 @@ export function randomHash64(random: () => number): bigint {
 export class RingHashLoadBalancer<H extends LbHost> implements LoadBalancer<H> {
   readonly policy = "RING_HASH";
   private hosts: readonly H[] = [];
-  private ringHashes = new BigUint64Array(0);
+  /** The ring's points in order, as the high and low 32 bits of each 64-bit hash (compared as numbers). */
+  private ringHi = new Uint32Array(0);
+  private ringLo = new Uint32Array(0);
+  private readonly scratch: Hash64 = { hi: 0, lo: 0 };
   private ringHosts = new Int32Array(0);
   private readonly random: () => number;
   private readonly minSize: number;
@@ -52,7 +72,7 @@ export class RingHashLoadBalancer<H extends LbHost> implements LoadBalancer<H> {
 
   /** Entries on the ring (for tests and /clusters). */
   get ringSize(): number {
-    return this.ringHashes.length;
+    return this.ringHi.length;
   }
 
   /**
@@ -63,7 +83,8 @@ export class RingHashLoadBalancer<H extends LbHost> implements LoadBalancer<H> {
     this.hosts = hosts;
     const n = hosts.length;
     if (n === 0) {
-      this.ringHashes = new BigUint64Array(0);
+      this.ringHi = new Uint32Array(0);
+      this.ringLo = new Uint32Array(0);
       this.ringHosts = new Int32Array(0);
       return;
     }
@@ -85,20 +106,25 @@ export class RingHashLoadBalancer<H extends LbHost> implements LoadBalancer<H> {
       }
     }
     entries.sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : a.host - b.host));
-    this.ringHashes = BigUint64Array.from(entries, (e) => e.hash);
+    this.ringHi = Uint32Array.from(entries, (e) => Number(e.hash >> 32n));
+    this.ringLo = Uint32Array.from(entries, (e) => Number(BigInt.asUintN(32, e.hash)));
     this.ringHosts = Int32Array.from(entries, (e) => e.host);
   }
 
   chooseHost(context?: LbContext<H>): H | undefined {
-    const size = this.ringHashes.length;
+    const size = this.ringHi.length;
     if (size === 0) return undefined;
-    const h = context?.hash ?? randomHash64(this.random);
-    // First entry with hash >= h, wrapping to 0.
+    const h = pickHash64(context, this.random, this.scratch);
+    const hHi = h.hi;
+    const hLo = h.lo;
+    const ringHi = this.ringHi;
+    // First entry with hash >= h, wrapping to 0 (64-bit order: high halves, then low halves).
     let lo = 0;
     let hi = size;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.ringHashes[mid]! < h) lo = mid + 1;
+      const mHi = ringHi[mid]!;
+      if (mHi < hHi || (mHi === hHi && this.ringLo[mid]! < hLo)) lo = mid + 1;
       else hi = mid;
     }
     const start = lo === size ? 0 : lo;

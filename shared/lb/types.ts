@@ -36,6 +36,17 @@ export interface LbContext<H extends LbHost> {
    * policies ignore it. Absent: those two pick a random point, as Envoy does without a hash.
    */
   hash?: bigint;
+  /**
+   * The same hash as two unsigned 32-bit halves, which take precedence over `hash`: a caller that hashes
+   * per request in plain numbers (redis_proxy's key hash) picks without creating a single BigInt.
+   */
+  hash64?: Hash64;
+}
+
+/** An unsigned 64-bit hash as two unsigned 32-bit numbers: `hi * 2^32 + lo`. */
+export interface Hash64 {
+  hi: number;
+  lo: number;
 }
 
 /** One load-balancing policy over one host list. */

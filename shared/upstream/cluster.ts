@@ -21,6 +21,7 @@
  */
 import type { ClusterModel, EndpointModel, RoutingPriority } from "../config/model.ts";
 import type { Counter, Histogram, StatsScope } from "../stats/store.ts";
+import type { Hash64 } from "../lb/types.ts";
 import { evaluateFractionalPercent, type FractionalPercent, type Runtime } from "../runtime/runtime.ts";
 import { CircuitBreakers } from "./circuit-breakers.ts";
 import { reconcileHosts, UpstreamHost } from "./host.ts";
@@ -44,6 +45,11 @@ export interface ChooseHostContext {
    * hash. Ignored by the other policies.
    */
   hashKey?: string | number | bigint;
+  /**
+   * A 64-bit hash already in two unsigned 32-bit halves, taken before `hashKey` (redis_proxy hashes its
+   * keys in plain numbers; see Hash64 in shared/lb/types.ts).
+   */
+  hash64?: Hash64;
 }
 
 export interface ClusterRuntimeOptions {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { xxHash64 } from "../lb/xxhash64.ts";
 import type { ClusterLbConfigModel, EndpointModel, LbPolicy } from "../config/model.ts";
 import { createStaticRuntime } from "../runtime/runtime.ts";
 import { StatsStore } from "../stats/store.ts";
@@ -179,5 +180,16 @@ describe.each(["RING_HASH", "MAGLEV"] as const)("%s through ClusterRuntime", (po
     expect(p1).toBeGreaterThan(0.2);
     expect(p1).toBeLessThan(0.4);
     expect(keys.map((k) => c.chooseHost({ hashKey: k })!.port)).toEqual(ports);
+  });
+
+  it("picks the same priority and host for a bigint hash and its two 32-bit halves (hash64)", () => {
+    const c = cluster([endpoint(1), endpoint(2), endpoint(3, { priority: 1 }), endpoint(4, { priority: 1 })], { policy });
+    c.setHealth("10.0.0.1:1", false); // two levels share the load, so the priority draw is by the hash too
+    const hashes = keys.map((k) => xxHash64(k));
+    hashes.push(0n, 0xffffffffn, 0x100000000n, 0xffffffffffffffffn);
+    const viaBigint = hashes.map((h) => c.chooseHost({ hashKey: h })!.port);
+    const viaHalves = hashes.map((h) => c.chooseHost({ hash64: { hi: Number(h >> 32n), lo: Number(h & 0xffffffffn) } })!.port);
+    expect(viaHalves).toEqual(viaBigint);
+    expect(new Set(viaHalves).size).toBeGreaterThan(2);
   });
 });

@@ -21,6 +21,7 @@
 import type { ClusterLbConfigModel, LbPolicy } from "../config/model.ts";
 import { createLoadBalancer, type LbHost, type LoadBalancer, type LoadBalancerOptions } from "../lb/index.ts";
 import { RoundRobinLoadBalancer } from "../lb/round-robin.ts";
+import type { Hash64 } from "../lb/types.ts";
 import { xxHash64 } from "../lb/xxhash64.ts";
 import { murmurHash2 } from "../lb/murmur2.ts";
 import type { Runtime } from "../runtime/runtime.ts";
@@ -105,6 +106,8 @@ export function computePriorityLoad(levels: readonly LevelCounts[], overprovisio
 export interface LevelPickContext {
   triedHosts?: ReadonlySet<UpstreamHost>;
   hash?: bigint;
+  /** The hash as two 32-bit halves (taken before `hash`; see LbContext). */
+  hash64?: Hash64;
 }
 
 /** A locality of one level, as a weighted item for the EDF locality scheduler. */
@@ -253,8 +256,15 @@ export class ClusterLoadBalancer {
   }
 
   /** Picks a priority by load (by the request hash for hashing policies), then a host in it. */
-  chooseHost(ctx: { triedHosts?: ReadonlySet<UpstreamHost>; hashKey?: string | number | bigint }): UpstreamHost | undefined {
+  chooseHost(ctx: { triedHosts?: ReadonlySet<UpstreamHost>; hashKey?: string | number | bigint; hash64?: Hash64 }): UpstreamHost | undefined {
     if (this.levels.length === 0) return undefined;
+    const hash64 = this.hashing ? ctx.hash64 : undefined;
+    if (hash64) {
+      // Already 64 bits in two halves (redis_proxy): no BigInt at all.
+      if (this.levels.length === 1) return this.levels[0]!.chooseHost({ triedHosts: ctx.triedHosts, hash64 });
+      // (hi * 2^32 + lo) mod 100, in numbers.
+      return this.levels[this.priorityAt(((hash64.hi % 100) * 96 + hash64.lo) % 100)]?.chooseHost({ triedHosts: ctx.triedHosts, hash64 });
+    }
     let hash: bigint | undefined;
     if (this.hashing && ctx.hashKey !== undefined) {
       const k = ctx.hashKey;
@@ -263,15 +273,16 @@ export class ClusterLoadBalancer {
     // One priority level (the common case) takes all the load: no draw.
     if (this.levels.length === 1) return this.levels[0]!.chooseHost({ triedHosts: ctx.triedHosts, hash });
     const point = hash !== undefined ? Number(hash % 100n) : Math.floor(this.random() * 100);
+    return this.levels[this.priorityAt(point)]?.chooseHost({ triedHosts: ctx.triedHosts, hash });
+  }
+
+  /** The priority whose share of the load holds `point` (0–99). */
+  private priorityAt(point: number): number {
     let cumulative = 0;
-    let priority = this.priorityLoad.length - 1;
     for (let i = 0; i < this.priorityLoad.length; i++) {
       cumulative += this.priorityLoad[i]!;
-      if (point < cumulative) {
-        priority = i;
-        break;
-      }
+      if (point < cumulative) return i;
     }
-    return this.levels[priority]?.chooseHost({ triedHosts: ctx.triedHosts, hash });
+    return this.priorityLoad.length - 1;
   }
 }

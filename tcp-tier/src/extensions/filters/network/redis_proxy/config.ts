@@ -3,6 +3,7 @@
  * makes the shared shard-connection pool, once per filter config; the factory then makes one
  * {@link RedisProxyFilter} per client connection.
  */
+import type { Hash64 } from "../../../../../../shared/lb/types.ts";
 import type { RedisProxyModel } from "../../../../../../shared/config/model.ts";
 import type { Counter, Gauge, Histogram } from "../../../../../../shared/stats/store.ts";
 import type { NetworkFilterFactoryContext } from "../../../../extensions.ts";
@@ -152,10 +153,11 @@ function murmur3(key: Uint8Array, from: number, to: number, seed: number): numbe
 }
 
 /**
- * The 64-bit hash that picks a key's shard (two 32-bit MurmurHash3 halves: a per-command hash must be
- * cheap, and BigInt arithmetic is not); with hash tags, only the part inside the first non-empty `{…}`.
+ * The 64-bit hash that picks a key's shard, into `out` (two 32-bit MurmurHash3 halves, in plain numbers:
+ * a per-key hash must be cheap, and BigInt arithmetic is not; the ring is searched in numbers too); with
+ * hash tags, only the part inside the first non-empty `{…}`.
  */
-export function keyHash(key: Uint8Array, hashtagging: boolean): bigint {
+export function keyHash64(key: Uint8Array, hashtagging: boolean, out: Hash64): Hash64 {
   let from = 0;
   let to = key.length;
   if (hashtagging) {
@@ -168,14 +170,26 @@ export function keyHash(key: Uint8Array, hashtagging: boolean): bigint {
       }
     }
   }
-  return (BigInt(murmur3(key, from, to, 0x9747b28c)) << 32n) | BigInt(murmur3(key, from, to, 0x5bd1e995));
+  out.hi = murmur3(key, from, to, 0x9747b28c);
+  out.lo = murmur3(key, from, to, 0x5bd1e995);
+  return out;
 }
+
+/** {@link keyHash64} as one bigint (`hi << 32 | lo`). */
+export function keyHash(key: Uint8Array, hashtagging: boolean): bigint {
+  const h = keyHash64(key, hashtagging, { hi: 0, lo: 0 });
+  return (BigInt(h.hi) << 32n) | BigInt(h.lo);
+}
+
+/** One pick context for every key: filled and used synchronously, so one object serves the process. */
+const PICK: { hash64: Hash64 } = { hash64: { hi: 0, lo: 0 } };
 
 /** The shard (cluster host) for a key on a route, or undefined when the cluster has no host. */
 export function shardFor(config: RedisProxyConfig, cluster: Cluster, key: Uint8Array): Host | undefined {
   // One host: no hash to compute (the load balancer still applies health and circuit state).
   if (cluster.hosts.length === 1) return cluster.chooseHost();
-  return cluster.chooseHost({ hashKey: keyHash(key, config.model.enableHashtagging) });
+  keyHash64(key, config.model.enableHashtagging, PICK.hash64);
+  return cluster.chooseHost(PICK);
 }
 
 export function createRedisProxyFactory(model: RedisProxyModel, context: NetworkFilterFactoryContext): NetworkFilterFactory {
