@@ -14,10 +14,7 @@
 import type { Socket } from "node:net";
 import { EMPTY, FilterManagerImpl } from "./filter-manager.ts";
 import type { Connection, ConnectionCallbacks, ConnectionCloseType, ConnectionEvent, ConnectionInfo, ConnectionStats } from "./filter.ts";
-import { tuneGcForProxying } from "./gc-tuning.ts";
 import { startTlsFor } from "../tls/starttls.ts";
-
-tuneGcForProxying();
 
 let nextId = 1;
 
