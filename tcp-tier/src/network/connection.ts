@@ -15,6 +15,9 @@ import type { Socket } from "node:net";
 import { EMPTY, FilterManagerImpl } from "./filter-manager.ts";
 import type { Connection, ConnectionCallbacks, ConnectionCloseType, ConnectionEvent, ConnectionInfo, ConnectionStats } from "./filter.ts";
 import { startTlsFor } from "../tls/starttls.ts";
+import { tuneGcForProxying } from "./gc-tuning.ts";
+
+tuneGcForProxying();
 
 let nextId = 1;
 
