@@ -172,3 +172,30 @@ describe("a hash given as two 32-bit halves (hash64)", () => {
     });
   }
 });
+
+describe("RING_HASH's bucket index", () => {
+  it("picks the first ring point at or after the hash, wrapping, exactly as a full scan does", () => {
+    for (const [n, minimumRingSize] of [[3, 1024], [2, 8], [7, 20000]] as const) {
+      const lb = new RingHashLoadBalancer<H>({ minimumRingSize, random: seeded(5) });
+      const hosts = Array.from({ length: n }, (_, i) => host(i + 1));
+      lb.build(hosts);
+      const ring = lb as unknown as { ringHi: Uint32Array; ringLo: Uint32Array; ringHosts: Int32Array };
+      const size = ring.ringHi.length;
+      const scan = (hi: number, lo: number): string => {
+        for (let i = 0; i < size; i++) {
+          if (ring.ringHi[i]! > hi || (ring.ringHi[i] === hi && ring.ringLo[i]! >= lo)) return hosts[ring.ringHosts[i]!]!.name;
+        }
+        return hosts[ring.ringHosts[0]!]!.name; // past the last point: wrap
+      };
+      const probes: [number, number][] = [[0, 0], [0xffffffff, 0xffffffff], [0xfff00000, 0], [0x000fffff, 0xffffffff]];
+      for (let i = 0; i < size; i += Math.max(1, Math.floor(size / 200))) {
+        const hi = ring.ringHi[i]!;
+        const lo = ring.ringLo[i]!;
+        probes.push([hi, lo], [hi, lo === 0 ? 0 : lo - 1], [hi, lo === 0xffffffff ? lo : lo + 1]);
+      }
+      const random = seeded(9);
+      for (let i = 0; i < 2000; i++) probes.push([Math.floor(random() * 2 ** 32), Math.floor(random() * 2 ** 32)]);
+      for (const [hi, lo] of probes) expect(lb.chooseHost({ hash64: { hi, lo } })!.name, `${hi}:${lo}`).toBe(scan(hi, lo));
+    }
+  });
+});

@@ -15,6 +15,10 @@ export interface RingHashOptions extends LbOptions {
 
 export const DEFAULT_MIN_RING_SIZE = 1024;
 export const DEFAULT_MAX_RING_SIZE = 8 * 1024 * 1024;
+/** The ring's pick index: buckets by a hash's top 12 bits (16 KiB per ring). */
+const BUCKET_BITS = 12;
+const BUCKETS = 1 << BUCKET_BITS;
+const BUCKET_SHIFT = 32 - BUCKET_BITS;
 
 /** A uniformly random unsigned 64-bit value from a [0, 1) source (for picks without a hash), into `out`. */
 export function randomHash64(random: () => number, out: Hash64): Hash64 {
@@ -56,6 +60,12 @@ export class RingHashLoadBalancer<H extends LbHost> implements LoadBalancer<H> {
   /** The ring's points in order, as the high and low 32 bits of each 64-bit hash (compared as numbers). */
   private ringHi = new Uint32Array(0);
   private ringLo = new Uint32Array(0);
+  /**
+   * For each value of a hash's top {@link BUCKET_BITS} bits, the first ring index whose hash has those
+   * bits or more (one entry past the last bucket: the ring's size). A pick searches only its bucket's
+   * entries: a ring of 1,024 entries has about one per bucket, so one or two comparisons, not ten.
+   */
+  private buckets = new Int32Array(BUCKETS + 1);
   private readonly scratch: Hash64 = { hi: 0, lo: 0 };
   private ringHosts = new Int32Array(0);
   private readonly random: () => number;
@@ -85,6 +95,7 @@ export class RingHashLoadBalancer<H extends LbHost> implements LoadBalancer<H> {
     if (n === 0) {
       this.ringHi = new Uint32Array(0);
       this.ringLo = new Uint32Array(0);
+      this.buckets = new Int32Array(BUCKETS + 1);
       this.ringHosts = new Int32Array(0);
       return;
     }
@@ -108,6 +119,13 @@ export class RingHashLoadBalancer<H extends LbHost> implements LoadBalancer<H> {
     entries.sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : a.host - b.host));
     this.ringHi = Uint32Array.from(entries, (e) => Number(e.hash >> 32n));
     this.ringLo = Uint32Array.from(entries, (e) => Number(BigInt.asUintN(32, e.hash)));
+    const buckets = new Int32Array(BUCKETS + 1);
+    let i = 0;
+    for (let b = 0; b <= BUCKETS; b++) {
+      while (i < this.ringHi.length && this.ringHi[i]! >>> BUCKET_SHIFT < b) i++;
+      buckets[b] = i;
+    }
+    this.buckets = buckets;
     this.ringHosts = Int32Array.from(entries, (e) => e.host);
   }
 
@@ -118,9 +136,12 @@ export class RingHashLoadBalancer<H extends LbHost> implements LoadBalancer<H> {
     const hHi = h.hi;
     const hLo = h.lo;
     const ringHi = this.ringHi;
-    // First entry with hash >= h, wrapping to 0 (64-bit order: high halves, then low halves).
-    let lo = 0;
-    let hi = size;
+    // First entry with hash >= h, wrapping to 0 (64-bit order: high halves, then low halves). Entries of
+    // lower buckets are all below h and those of higher buckets above it, so the answer lies in
+    // [first of h's bucket, first of the next bucket].
+    const b = hHi >>> BUCKET_SHIFT;
+    let lo = this.buckets[b]!;
+    let hi = this.buckets[b + 1]!;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       const mHi = ringHi[mid]!;

@@ -261,7 +261,8 @@ export class ClusterLoadBalancer {
     const hash64 = this.hashing ? ctx.hash64 : undefined;
     if (hash64) {
       // Already 64 bits in two halves (redis_proxy): no BigInt at all.
-      if (this.levels.length === 1) return this.levels[0]!.chooseHost({ triedHosts: ctx.triedHosts, hash64 });
+      // The caller's context as is: no object per pick.
+      if (this.levels.length === 1) return this.levels[0]!.chooseHost(ctx);
       // (hi * 2^32 + lo) mod 100, in numbers.
       return this.levels[this.priorityAt(((hash64.hi % 100) * 96 + hash64.lo) % 100)]?.chooseHost({ triedHosts: ctx.triedHosts, hash64 });
     }
