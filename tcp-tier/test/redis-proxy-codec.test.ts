@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { arrayOf, bulkString, decodeReply, encodeCommand, encodeValue, ReplyParser, RequestParser, type RespValue } from "../src/extensions/filters/network/redis_proxy/codec.ts";
 import { COMMANDS, renderCommandMatrix } from "../src/extensions/filters/network/redis_proxy/commands.ts";
-import { keyHash } from "../src/extensions/filters/network/redis_proxy/config.ts";
+import { keyHash64 } from "../src/extensions/filters/network/redis_proxy/config.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -174,6 +174,11 @@ describe("command matrix", () => {
 });
 
 describe("shard hash", () => {
+  /** The 64-bit shard hash as one bigint. */
+  const keyHash = (key: Uint8Array, hashtagging: boolean): bigint => {
+    const h = keyHash64(key, hashtagging, { hi: 0, lo: 0 });
+    return (BigInt(h.hi) << 32n) | BigInt(h.lo);
+  };
   it("hashes only the first non-empty {tag} with hashtagging, the whole key otherwise", () => {
     expect(keyHash(b("{user1}:a"), true)).toBe(keyHash(b("{user1}:b"), true));
     expect(keyHash(b("{user1}:a"), true)).toBe(keyHash(b("user1"), true));

@@ -32,7 +32,7 @@ import { startServer } from "../server.ts";
 import type { EnvoyArgs } from "./args.ts";
 import type { ResolvedIo } from "./io.ts";
 import type { CliLogger } from "./logger.ts";
-import type { ConfigSource } from "./validate.ts";
+import { type ConfigSource, loadOptionsFor } from "./config-source.ts";
 import { versionString } from "./version.ts";
 
 /**
@@ -62,12 +62,7 @@ export function commandLineOptions(args: EnvoyArgs): Record<string, unknown> {
  * schema never lives in the serving process (tcp-tier/src/config/load-isolated.ts).
  */
 function loadForServe(src: ConfigSource, io: ResolvedIo): Promise<LoadResult> {
-  return loadBootstrapIsolated({
-    ...(src.configPath !== undefined ? { path: resolve(io.cwd, src.configPath) } : {}),
-    ...(src.configYaml !== undefined ? { configYaml: src.configYaml } : {}),
-    ...(src.edgeListener !== undefined ? { edgeListener: src.edgeListener } : {}),
-    baseDir: io.cwd,
-  });
+  return loadBootstrapIsolated(loadOptionsFor(src, io.cwd));
 }
 
 /** Runs serve or init_only. Returns the exit code. */

@@ -6,17 +6,11 @@
  * line, on stderr and exit 1. Warnings (skipped optional extensions) are printed and do not fail.
  * Nothing is bound and no traffic is sent.
  */
-import { resolve } from "node:path";
 import { type ConfigIssue, formatIssue } from "../../../shared/config/issues.ts";
 import { loadBootstrap, type LoadResult } from "../config/load.ts";
 import type { EnvoyArgs } from "./args.ts";
+import { type ConfigSource, loadOptionsFor } from "./config-source.ts";
 import type { ResolvedIo } from "./io.ts";
-
-export interface ConfigSource {
-  configPath?: string;
-  configYaml?: string;
-  edgeListener?: string;
-}
 
 /**
  * Runs the loader with paths resolved against the CLI's working directory. A loader that throws
@@ -24,12 +18,7 @@ export interface ConfigSource {
  */
 export async function loadForCli(src: ConfigSource, io: ResolvedIo): Promise<LoadResult> {
   try {
-    return await loadBootstrap({
-      ...(src.configPath !== undefined ? { path: resolve(io.cwd, src.configPath) } : {}),
-      ...(src.configYaml !== undefined ? { configYaml: src.configYaml } : {}),
-      ...(src.edgeListener !== undefined ? { edgeListener: src.edgeListener } : {}),
-      baseDir: io.cwd,
-    });
+    return await loadBootstrap(loadOptionsFor(src, io.cwd));
   } catch (e) {
     return { ok: false, issues: [{ kind: "not-envoy", path: "", message: `cannot load the configuration: ${(e as Error).message}` }] };
   }

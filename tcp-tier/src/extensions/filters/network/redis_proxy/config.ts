@@ -175,12 +175,6 @@ export function keyHash64(key: Uint8Array, hashtagging: boolean, out: Hash64): H
   return out;
 }
 
-/** {@link keyHash64} as one bigint (`hi << 32 | lo`). */
-export function keyHash(key: Uint8Array, hashtagging: boolean): bigint {
-  const h = keyHash64(key, hashtagging, { hi: 0, lo: 0 });
-  return (BigInt(h.hi) << 32n) | BigInt(h.lo);
-}
-
 /** One pick context for every key: filled and used synchronously, so one object serves the process. */
 const PICK: { hash64: Hash64 } = { hash64: { hi: 0, lo: 0 } };
 
