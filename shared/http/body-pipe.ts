@@ -36,7 +36,7 @@ export function contentLength(headers: Headers): number | undefined {
 
 /**
  * Sends `body` through `pipe`, with the fixed-time limits of `guard` (route timeout, max stream
- * duration) as one timer that aborts the pipe. `guard` must not need progress (needsProgress false).
+ * duration) as one timer that aborts the pipe. `guard` must not need progress (needsProgress false at the time of the call).
  * `end` is called once: `complete`, or `reset` (upstream failure or a limit). `settled` resolves after
  * `end` ran: hand it to the runtime's waitUntil, since the pipe's promise may settle after the
  * runtime has sent the last byte and would otherwise drop the request's remaining work.

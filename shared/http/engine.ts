@@ -275,7 +275,7 @@ export function createHttpEngine(options: HttpEngineOptions): HttpEngine {
       const log = stream.log;
       const transforms = encodeTransforms(stream, filters);
       const guard = response.bodyGuard;
-      if (bodyPipe && !log && transforms.length === 0 && (!guard || !needsProgress(guard.limits))) {
+      if (bodyPipe && !log && transforms.length === 0 && (!guard || !needsProgress(guard.limits, now()))) {
         // Nothing needs the bytes: the runtime moves them (body-pipe.ts).
         const piped = pipeBody(bodyPipe, body, response.headers, guard, now, (reason) => done(reason, "proxy"));
         stream.waitUntil?.(piped.settled);

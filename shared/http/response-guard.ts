@@ -53,9 +53,18 @@ export function expiryError(kind: GuardExpiry): ProxyError {
   return new ProxyError(EXPIRY_ERRORS[kind]);
 }
 
-/** True when a limit needs to see the body's progress (idle timeouts); else one timer at a fixed time suffices. */
-export function needsProgress(l: GuardLimits): boolean {
-  return l.idleMs > 0 || l.perTryIdleMs > 0;
+/**
+ * True when a limit needs to see the body's progress: an idle timeout that could expire before the
+ * fixed-time limits (route timeout, max stream duration). Else one timer at a fixed time suffices.
+ *
+ * An idle timer started at `at` (or later, after activity) expires no earlier than `at + idle`; when
+ * that is not before the earliest fixed deadline, the fixed deadline always fires first ({@link
+ * guardBody} picks an idle expiry only when it is strictly earlier). So with Envoy's defaults (route
+ * timeout 15 s, stream idle timeout 5 min) no idle timeout can ever fire on a response body.
+ */
+export function needsProgress(l: GuardLimits, at: number): boolean {
+  const fixed = Math.min(l.deadline, l.maxDurationDeadline);
+  return (l.idleMs > 0 && at + l.idleMs < fixed) || (l.perTryIdleMs > 0 && at + l.perTryIdleMs < fixed);
 }
 
 /** True when any limit applies (else the body needs no guard). */

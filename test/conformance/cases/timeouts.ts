@@ -86,7 +86,7 @@ export default function timeouts(ctx: ConformanceContext): void {
       await ctx.loadConfig(routed(ctx, { route: { retry_policy: { retry_on: "5xx", per_try_idle_timeout: "0.1s" } } }));
       const res = await ctx.request(new Request("http://front.example/p", { headers: { "x-echo-body-delay-ms": "600" } }));
       expect(res.status).toBe(200);
-      expect(await readUntilReset(res)).toBeDefined();
+      expect(await readUntilReset(res, "reader")).toBeDefined();
       await ctx.settle();
       expect(await statOr0(ctx, "cluster.up.upstream_rq_per_try_idle_timeout")).toBe(1);
     });
@@ -107,7 +107,7 @@ export default function timeouts(ctx: ConformanceContext): void {
       await ctx.loadConfig(routed(ctx, { route: { idle_timeout: "0.1s" } }));
       const res = await ctx.request(new Request("http://front.example/i", { headers: { "x-echo-body-delay-ms": "600" } }));
       expect(res.status).toBe(200);
-      expect(await readUntilReset(res)).toBeDefined();
+      expect(await readUntilReset(res, "reader")).toBeDefined();
       await ctx.settle();
       expect(await statOr0(ctx, "http.ingress_http.downstream_rq_idle_timeout")).toBe(1);
     });
