@@ -39,6 +39,8 @@ export interface WorkerdOptions {
    * line is passed once, with the number of repeats at dispose. Default: dropped.
    */
   log?: (line: string) => void;
+  /** workerd's V8 inspector on 127.0.0.1:<port> (CDP; `ws://127.0.0.1:<port>/core:user:<worker name>`), for profiles. */
+  inspectorPort?: number;
 }
 
 export async function startWorkerd(workers: readonly WorkerSpec[], o: WorkerdOptions): Promise<WorkerdHost> {
@@ -56,6 +58,7 @@ export async function startWorkerd(workers: readonly WorkerSpec[], o: WorkerdOpt
         if (n === 0) o.log?.(line);
       },
       ...(o.persistTo !== undefined ? { resourcePersistencePath: `${o.persistTo}/v3` } : {}),
+      ...(o.inspectorPort !== undefined ? { inspectorPort: o.inspectorPort } : {}),
       workers: workers.map((w) => ({
         name: w.name,
         modules: true,

@@ -37,6 +37,7 @@ import { edgeBootstrap, staticCluster } from "../micro/route-fixture.ts";
 const NAME = "edge-http";
 const ORIGIN_SCRIPT = fileURLToPath(new URL("../lib/origin-server.ts", import.meta.url));
 const BARE_ENTRY = fileURLToPath(new URL("../workers/bare-fetch.ts", import.meta.url));
+const FLOOR_ENTRY = fileURLToPath(new URL("../workers/envoy-floor.ts", import.meta.url));
 const NAMESPACE_ID = "legate-bench-kv";
 const CONNECTIONS = 16;
 
@@ -51,8 +52,8 @@ const BODIES = [
   { path: "/16k", label: "16 KiB body", bytes: LARGE_BODY_BYTES },
 ] as const;
 
-type Target = "edge" | "bare" | "direct";
-const ORDER: readonly Target[] = ["edge", "bare", "direct"];
+type Target = "edge" | "floor" | "bare" | "direct";
+const ORDER: readonly Target[] = ["edge", "floor", "bare", "direct"];
 
 interface Sample {
   rps: number;
@@ -88,21 +89,24 @@ export const edgeHttp: Scenario = {
     ctx.log(`${NAME}: config ${version.slice(0, 12)} pushed to local KV; bundling the edge and the bare Worker`);
 
     const settings = readWorkerSettings(ctx.root);
-    const [edgeScript, bareScript] = await Promise.all([
+    const [edgeScript, bareScript, floorScript] = await Promise.all([
       bundleWorker(ctx.processes, ctx.root, join(ctx.tmpDir, "edge-bundle")),
       bundleWorker(ctx.processes, ctx.root, join(ctx.tmpDir, "bare-bundle"), BARE_ENTRY),
+      bundleWorker(ctx.processes, ctx.root, join(ctx.tmpDir, "floor-bundle"), FLOOR_ENTRY),
     ]);
     const host = await startWorkerd(
       [
         { name: "edge", scriptPath: edgeScript, bindings: settings.vars, kvNamespaces: { LEGATE_KV: NAMESPACE_ID } },
         { name: "bare", scriptPath: bareScript, bindings: { UPSTREAM: direct } },
+        { name: "floor", scriptPath: floorScript, bindings: { UPSTREAM: direct } },
       ],
       { settings, persistTo, log: ctx.log, ...(cores ? { cpus: cores.proxy } : {}) },
     );
     ctx.defer(() => host.dispose());
     const pid = host.pid;
     if (pid === undefined) ctx.log(`${NAME}: could not identify the workerd process: CPU per request not measured`);
-    const urls: Record<Target, string> = { edge: host.urls.get("edge")!.replace(/\/$/, ""), bare: host.urls.get("bare")!.replace(/\/$/, ""), direct };
+    const workerUrl = (name: string): string => host.urls.get(name)!.replace(/\/$/, "");
+    const urls: Record<Target, string> = { edge: workerUrl("edge"), floor: workerUrl("floor"), bare: workerUrl("bare"), direct };
 
     await checkTargets(urls);
 
@@ -113,7 +117,7 @@ export const edgeHttp: Scenario = {
     for (const body of BODIES) {
       ctx.log(`${NAME}: ${body.label}: warm-up`);
       for (const t of ORDER) await wrk(urls[t] + body.path, plan.warmupS);
-      const samples: Record<Target, Sample[]> = { edge: [], bare: [], direct: [] };
+      const samples: Record<Target, Sample[]> = { edge: [], floor: [], bare: [], direct: [] };
       for (let round = 0; round < plan.rounds; round++) {
         for (const t of ORDER) {
           const cpuBefore = pid !== undefined && t !== "direct" ? processCpuSeconds(pid) : undefined;
@@ -164,7 +168,44 @@ export const edgeHttp: Scenario = {
           target: { text: "0", met: (row) => row.runs.legate.every((e) => e === 0) },
         }),
       );
+      // The Envoy-minimum Worker (bench/workers/envoy-floor.ts): what Envoy's default proxying costs
+      // in workerd with no engine at all, as a reference for the edge and against the bare Worker.
+      const floorPeer = (f: (s: Sample) => number) => ({ name: "Envoy-minimum Worker", values: pick("floor", f) });
+      rows.push(
+        makeRow({
+          scenario: NAME,
+          metric: `requests/s, ${body.label}, vs the Envoy-minimum Worker`,
+          better: "higher",
+          legate: pick("edge", (s) => s.rps),
+          peer: floorPeer((s) => s.rps),
+          direct: pick("direct", (s) => s.rps),
+        }),
+        makeRow({
+          scenario: NAME,
+          metric: `requests/s, ${body.label}: the Envoy-minimum Worker (as legate) vs the bare Worker`,
+          better: "higher",
+          legate: pick("floor", (s) => s.rps),
+          peer: peer((s) => s.rps),
+          direct: pick("direct", (s) => s.rps),
+        }),
+      );
       if (pid !== undefined) {
+        rows.push(
+          makeRow({
+            scenario: NAME,
+            metric: `workerd CPU µs/request, ${body.label}, vs the Envoy-minimum Worker`,
+            better: "lower",
+            legate: pick("edge", (s) => s.cpuUs!),
+            peer: floorPeer((s) => s.cpuUs!),
+          }),
+          makeRow({
+            scenario: NAME,
+            metric: `workerd CPU µs/request, ${body.label}: the Envoy-minimum Worker (as legate) vs the bare Worker`,
+            better: "lower",
+            legate: pick("floor", (s) => s.cpuUs!),
+            peer: peer((s) => s.cpuUs!),
+          }),
+        );
         rows.push(
           makeRow({
             scenario: NAME,
