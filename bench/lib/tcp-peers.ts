@@ -6,7 +6,9 @@
  *   per CPU) with one listener whose only filter is tcp_proxy;
  * - HAProxy in `mode tcp` (`haproxy -db -f <cfg>`);
  * - nginx's stream module (`nginx -g 'daemon off;'`, one worker);
- * - socat (`TCP-LISTEN:...,fork TCP:...`, a process per connection).
+ * - socat (`TCP-LISTEN:...,fork TCP:...`, a process per connection);
+ * - the naive Node proxy (bench/lib/node-pipe-relay.ts: `.pipe()` both ways), with the same Node as
+ *   Legate's tier: a reference for what Node's own socket path costs.
  *
  * Every proxy runs single-threaded on the proxy core (Legate's tcp tier runs one event loop per
  * process; HAProxy gets `nbthread 1`, nginx `worker_processes 1`), so the comparison is per core.
@@ -28,7 +30,7 @@ export const SOCAT: ToolRequirement = { command: "socat", versionArgs: ["-V"], i
 /** Where Debian's nginx keeps the dynamic stream module. */
 const NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so";
 
-export type TcpProxyName = "legate" | "haproxy" | "nginx" | "socat";
+export type TcpProxyName = "legate" | "haproxy" | "nginx" | "socat" | "node-pipe";
 
 export interface RunningProxy {
   name: TcpProxyName;
@@ -122,6 +124,9 @@ export async function startTcpProxy(ctx: ScenarioContext, name: TcpProxyName, up
       child = ctx.processes.start("nginx", "nginx", ["-c", file, "-p", dir, "-g", "daemon off;"], cpus);
       break;
     }
+    case "node-pipe":
+      child = ctx.processes.start("node-pipe", process.execPath, [join(ctx.root, "bench", "lib", "node-pipe-relay.ts"), String(port), String(upstreamPort)], { cwd: ctx.root, ...cpus });
+      break;
     case "socat":
       child = ctx.processes.start("socat", "socat", [`TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`, `TCP:127.0.0.1:${upstreamPort},nodelay`], cpus);
       break;

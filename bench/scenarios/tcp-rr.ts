@@ -1,7 +1,8 @@
 /**
  * tcp-rr (issue 7): request/response over TCP — redis-benchmark PING, SET and GET against a
  * redis-server this scenario starts, through Legate's tcp_proxy versus HAProxy (mode tcp) and nginx's
- * stream module, and direct; 50 clients, pipelines of 1 and 16. Figures in requests/s, medians over
+ * stream module, the naive Node proxy (`.pipe()` both ways, bench/lib/node-pipe-relay.ts), and direct;
+ * 50 clients, pipelines of 1 and 16. Figures in requests/s, medians over
  * alternating runs (legate, haproxy, nginx, direct, legate, ...).
  *
  * redis-server runs on the origin core, redis-benchmark on the client core (the same core on a
@@ -20,7 +21,8 @@ import type { ResultRow, Scenario, ScenarioContext, ToolRequirement } from "../l
 const NAME = "tcp-rr";
 const REDIS_BENCHMARK: ToolRequirement = { command: "redis-benchmark", versionArgs: ["--version"], install: "sudo apt-get update && sudo apt-get install -y redis-tools" };
 const REDIS_SERVER: ToolRequirement = { command: "redis-server", versionArgs: ["--version"], install: "sudo apt-get update && sudo apt-get install -y redis-server" };
-const PROXIES: readonly TcpProxyName[] = ["legate", "haproxy", "nginx"];
+/** node-pipe: the naive Node proxy (bench/lib/node-pipe-relay.ts), a reference for Node's own cost. */
+const PROXIES: readonly TcpProxyName[] = ["legate", "haproxy", "nginx", "node-pipe"];
 type Target = TcpProxyName | "direct";
 const ORDER: readonly Target[] = [...PROXIES, "direct"];
 const TESTS = ["PING_INLINE", "SET", "GET"] as const;
@@ -28,7 +30,7 @@ const CLIENTS = 50;
 
 export const tcpRr: Scenario = {
   name: NAME,
-  description: "redis-benchmark PING/SET/GET, -P 1 and -P 16: Legate's tcp_proxy vs HAProxy, nginx stream, direct",
+  description: "redis-benchmark PING/SET/GET, -P 1 and -P 16: Legate's tcp_proxy vs HAProxy, nginx stream, a naive Node proxy, direct",
   requires: [REDIS_BENCHMARK, REDIS_SERVER, HAPROXY, NGINX],
   async run(ctx: ScenarioContext): Promise<ResultRow[]> {
     const requests = ctx.quick ? 20_000 : 200_000;
