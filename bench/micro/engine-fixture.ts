@@ -7,6 +7,7 @@
  * the stats. Runtime-neutral (Node and the bench Worker).
  */
 import type { BootstrapModel, HttpConnectionManagerModel } from "../../shared/config/model.ts";
+import type { BodyPipe } from "../../shared/http/body-pipe.ts";
 import { createHttpEngine, type HttpEngine } from "../../shared/http/engine.ts";
 import type { AttemptRequest } from "../../shared/http/upstream-request.ts";
 import type { UpstreamTransport } from "../../shared/http/upstream-transport.ts";
@@ -74,8 +75,11 @@ export function constantTransport(): UpstreamTransport {
   };
 }
 
-/** The engine exactly as the edge builds it (edge/src/handler.ts), with `transport`. */
-export function buildEngine(model: BootstrapModel, transport: UpstreamTransport): HttpEngine {
+/**
+ * The engine exactly as the edge builds it (edge/src/handler.ts), with `transport`; in workerd the
+ * bench Worker passes the edge's native `bodyPipe` too (Node has none).
+ */
+export function buildEngine(model: BootstrapModel, transport: UpstreamTransport, bodyPipe?: BodyPipe): HttpEngine {
   const listener = model.listeners.find((l) => l.edge);
   if (!listener) throw new Error("the engine fixture has no edge listener");
   const chain = listener.filterChains.concat(listener.defaultFilterChain ?? [])[0];
@@ -86,6 +90,7 @@ export function buildEngine(model: BootstrapModel, transport: UpstreamTransport)
     stats: new StatsStore(),
     connectionBufferLimitBytes: listener.perConnectionBufferLimitBytes,
     runtime: createStaticRuntime(model.runtime),
+    ...(bodyPipe ? { bodyPipe } : {}),
   });
 }
 

@@ -18,6 +18,7 @@
  * milliseconds: the 1 ms resolution is then below 0.5 %. The harness also times each call from Node
  * and checks the two agree.
  */
+import { nativeBodyPipe } from "../../edge/src/body-pipe.ts";
 import { compileBootstrap } from "../../shared/config/compile.ts";
 import { formatIssue } from "../../shared/config/issues.ts";
 import type { BootstrapModel, HttpConnectionManagerModel } from "../../shared/config/model.ts";
@@ -83,7 +84,7 @@ export default {
         const requests = buildRouteRequests(ROUTE_MIX);
         const engineModel = compile(body.engine, "the engine config");
         const transport = constantTransport();
-        state = { table, requests, engine: buildEngine(engineModel, transport), transport, attempt: directAttempt(engineModel), request: engineRequest() };
+        state = { table, requests, engine: buildEngine(engineModel, transport, nativeBodyPipe), transport, attempt: directAttempt(engineModel), request: engineRequest() };
         const routes = edgeHcm(tableModel).routeConfig.virtualHosts.reduce((n, vh) => n + vh.routes.length, 0);
         return Response.json({ routes, wrong: checkRoutes(table, ROUTE_MIX, requests) });
       }
