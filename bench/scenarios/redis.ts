@@ -8,7 +8,9 @@
  * Legate: one redis_proxy (op_timeout 5 s, default flushing) over a RING_HASH cluster of the shards.
  * twemproxy: `hash: fnv1a_64`, `distribution: ketama`, `auto_eject_hosts: false`, the same shards.
  * Both proxies are single-threaded on the proxy core; the redis-servers and redis-benchmark share the
- * client core (on 2 cores).
+ * client core (on 2 cores). Also each proxy's CPU time per request (user + system, from /proc;
+ * bench/lib/cpu-time.ts), over the four simple tests and over MGET: steadier than requests/s when the
+ * machine is shared.
  *
  * Targets (issue 7): ≥ 1.0× twemproxy at -P 1, ≥ 2.0× at -P 16.
  */
@@ -16,6 +18,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startLegate } from "../lib/legate-tier.ts";
 import type { Child } from "../lib/processes.ts";
+import { groupCpuSeconds } from "../lib/cpu-time.ts";
 import { makeRow } from "../lib/rows.ts";
 import { freePort, waitForPort } from "../lib/tcp-peers.ts";
 import type { ResultRow, Scenario, ScenarioContext, ToolRequirement } from "../lib/types.ts";
@@ -34,6 +37,9 @@ const TESTS = ["SET", "GET", "INCR", "LPUSH", "MGET"] as const;
 const CLIENTS = 50;
 const KEYSPACE = 100_000;
 const MGET_KEYS = 10;
+/** Sample keys of the proxy's CPU µs per request (alongside the tests' requests/s). */
+const CPU_SIMPLE = "cpu:simple";
+const CPU_MGET = "cpu:mget";
 
 export const redis: Scenario = {
   name: NAME,
@@ -58,15 +64,19 @@ export const redis: Scenario = {
     }
 
     const ports = new Map<Target, number>([["direct", shards[0]!]]);
+    /** Each proxy's process, for its CPU time per request. */
+    const children = new Map<Target, Child>();
     for (const n of SHARD_COUNTS) {
       const legatePort = await freePort();
       const legate = startLegate(ctx, `legate-redis-${n}`, legateRedisYaml(legatePort, shards.slice(0, n)));
       await waitForPort(legatePort, legate);
       ports.set(`legate/${n}`, legatePort);
+      children.set(`legate/${n}`, legate);
       const twemPort = await freePort();
       const twem = startTwemproxy(ctx, twemPort, await freePort(), shards.slice(0, n));
       await waitForPort(twemPort, twem);
       ports.set(`twemproxy/${n}`, twemPort);
+      children.set(`twemproxy/${n}`, twem);
     }
 
     const benchmark = async (t: Target, pipeline: number, n: number, command: readonly string[]): Promise<string> =>
@@ -77,14 +87,28 @@ export const redis: Scenario = {
         300_000,
         pin("client"),
       );
+    /** The proxy's CPU seconds so far (NaN for direct). */
+    const cpuOf = (t: Target): number => {
+      const child = children.get(t);
+      return child ? groupCpuSeconds(child.pid) : NaN;
+    };
+    /**
+     * One run: requests/s per test, and the proxy's CPU µs per request (user + system, from /proc)
+     * over the four simple tests (`CPU_SIMPLE`) and over MGET (`CPU_MGET`); NaN for direct.
+     */
     const bench = async (t: Target, pipeline: number, n: number): Promise<Map<string, number>> => {
       const rps = new Map<string, number>();
+      const c0 = cpuOf(t);
       const simple = await benchmark(t, pipeline, n, ["-t", "set,get,incr,lpush"]);
+      const c1 = cpuOf(t);
       for (const m of simple.matchAll(/^"([A-Z_]+)","([\d.]+)"/gm)) rps.set(m[1]!, Number(m[2]));
       const mget = await benchmark(t, pipeline, n, ["MGET", ...Array.from({ length: MGET_KEYS }, () => "key:__rand_int__")]);
+      const c2 = cpuOf(t);
       const m = mget.match(/^"MGET[^"]*","([\d.]+)"/m);
       if (m) rps.set("MGET", Number(m[1]));
       for (const test of TESTS) if (!rps.has(test)) throw new Error(`redis-benchmark via ${t} printed no ${test} figure:\n${simple}\n${mget}`);
+      rps.set(CPU_SIMPLE, ((c1 - c0) * 1e6) / (4 * n));
+      rps.set(CPU_MGET, ((c2 - c1) * 1e6) / n);
       return rps;
     };
 
@@ -102,7 +126,8 @@ export const redis: Scenario = {
             if (!samples.has(key(t, test))) samples.set(key(t, test), []);
             samples.get(key(t, test))!.push(v);
           }
-          ctx.log(`  round ${round + 1}/${rounds} -P ${pipeline} ${t.padEnd(11)} ${TESTS.map((x) => `${x} ${Math.round(rps.get(x)!)}`).join(", ")}`);
+          const cpu = t === "direct" ? "" : `; proxy CPU ${rps.get(CPU_SIMPLE)!.toFixed(1)} / ${rps.get(CPU_MGET)!.toFixed(1)} µs/request (simple / MGET)`;
+          ctx.log(`  round ${round + 1}/${rounds} -P ${pipeline} ${t.padEnd(11)} ${TESTS.map((x) => `${x} ${Math.round(rps.get(x)!)}`).join(", ")}${cpu}`);
         }
       }
       // The 3-shard runs must really have spread keys: shards 1 and 2 are reached only through the proxies.
@@ -112,6 +137,17 @@ export const redis: Scenario = {
       }
       const factor = pipeline === 1 ? 1.0 : 2.0;
       for (const shardsN of SHARD_COUNTS) {
+        for (const [cpuKey, what] of [[CPU_SIMPLE, "SET+GET+INCR+LPUSH"], [CPU_MGET, `MGET of ${MGET_KEYS} keys`]] as const) {
+          rows.push(
+            makeRow({
+              scenario: NAME,
+              metric: `proxy CPU µs (user+sys) per request, ${what}, ${shardsN} shard${shardsN > 1 ? "s" : ""}, -c ${CLIENTS} -P ${pipeline}, vs twemproxy`,
+              better: "lower",
+              legate: samples.get(key(`legate/${shardsN}`, cpuKey))!,
+              peer: { name: "twemproxy", values: samples.get(key(`twemproxy/${shardsN}`, cpuKey))! },
+            }),
+          );
+        }
         for (const test of TESTS) {
           rows.push(
             makeRow({
