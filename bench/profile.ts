@@ -9,7 +9,6 @@
  * most self time. A developer's tool, not a scenario: `npm run bench` does not run it.
  */
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,6 +16,7 @@ import { parseArgs } from "node:util";
 import { bundleWorker, readWorkerSettings } from "./lib/bundle.ts";
 import { loadConfig, pushToLocalKv } from "./lib/config-pipeline.ts";
 import { Processes, waitForOutput } from "./lib/processes.ts";
+import { freePort } from "./lib/tcp-peers.ts";
 import { startWorkerd } from "./lib/workerd.ts";
 import { runWrk } from "./lib/wrk.ts";
 import { engineBootstrap, smallRouteConfig } from "./micro/engine-fixture.ts";
@@ -35,17 +35,6 @@ interface Profile {
 }
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** A minimal CDP client over the runtime's WebSocket. */
 async function cdp(url: string): Promise<{ send(method: string, params?: object): Promise<unknown>; close(): void }> {
