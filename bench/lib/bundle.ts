@@ -5,7 +5,8 @@
  *
  * - The edge Worker: the repository's wrangler.toml as it is (main = edge/src/index.ts).
  * - Bench Workers (bench/workers/*.ts): a generated wrangler.toml in the scratch directory with the
- *   same compatibility_date and compatibility_flags as the edge, so both run under the same settings.
+ *   same compatibility_date, compatibility_flags and keep_names as the edge, so both are built and run
+ *   under the same settings.
  */
 import { readdirSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -20,6 +21,8 @@ export interface WorkerSettings {
   compatibilityFlags: string[];
   /** `[vars]` as strings. */
   vars: Record<string, string>;
+  /** `keep_names` (wrangler's default: true). */
+  keepNames: boolean;
 }
 
 export function readWorkerSettings(root: string): WorkerSettings {
@@ -29,7 +32,7 @@ export function readWorkerSettings(root: string): WorkerSettings {
   const flags = Array.isArray(toml.compatibility_flags) ? toml.compatibility_flags.filter((f): f is string => typeof f === "string") : [];
   const vars: Record<string, string> = {};
   if (toml.vars && typeof toml.vars === "object") for (const [k, v] of Object.entries(toml.vars)) vars[k] = String(v);
-  return { compatibilityDate: date, compatibilityFlags: flags, vars };
+  return { compatibilityDate: date, compatibilityFlags: flags, vars, keepNames: toml.keep_names !== false };
 }
 
 /**
@@ -49,6 +52,7 @@ export async function bundleWorker(processes: Processes, root: string, outDir: s
         `main = ${JSON.stringify(entry)}`,
         `compatibility_date = ${JSON.stringify(s.compatibilityDate)}`,
         `compatibility_flags = ${JSON.stringify(s.compatibilityFlags)}`,
+        `keep_names = ${s.keepNames}`,
         "",
       ].join("\n"),
     );
